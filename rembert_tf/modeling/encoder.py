@@ -1,0 +1,95 @@
+"""The RemBERT encoder: rebalanced embeddings, L post-LayerNorm layers, a pooler."""
+
+from typing import Optional
+
+import tensorflow as tf
+import tf_keras
+from official.nlp.modeling import layers as tfm_layers
+
+from rembert_tf.modeling.activations import get_activation
+from rembert_tf.modeling.config import RemBertConfig
+from rembert_tf.modeling.embeddings import RemBertEmbeddings
+from rembert_tf.modeling.embeddings import truncated_normal
+
+
+class RemBertEncoder(tf_keras.layers.Layer):
+  """Maps packed token ids to contextual representations.
+
+  Inputs are the TF Hub BERT dict: `input_word_ids`, `input_mask` and (optional)
+  `input_type_ids`, each int32 [batch, seq]. Outputs:
+    sequence_output: [batch, seq, H], the last kept layer.
+    pooled_output: [batch, H], dense + tanh on the first token ([CLS]); only when
+      built with `add_pooling_layer=True`.
+    encoder_outputs: list of every kept layer's output, [batch, seq, H] each (for
+      the paper's probing and per-layer translation analyses).
+    embedding_output: [batch, seq, H], the projected embeddings fed to layer 0.
+
+  `num_layers_to_keep=k` builds only the first k of the config's layers (paper
+  section 6.2): a checkpoint of the full depth restores into it, the upper layers
+  being left behind (see `checkpoints.restore_encoder`).
+  """
+
+  def __init__(self,
+               config: RemBertConfig,
+               num_layers_to_keep: Optional[int] = None,
+               add_pooling_layer: bool = True,
+               **kwargs):
+    super().__init__(**kwargs)
+    num_layers = config.num_hidden_layers
+    if num_layers_to_keep is not None and not 1 <= num_layers_to_keep <= num_layers:
+      raise ValueError(
+          f"num_layers_to_keep must be between 1 and num_hidden_layers "
+          f"({num_layers}), got {num_layers_to_keep}")
+    self.config = config
+    self.num_layers = num_layers_to_keep or num_layers
+    self.embeddings = RemBertEmbeddings(config, name="embeddings")
+    self.attention_mask = tfm_layers.SelfAttentionMask()
+    self.transformer_layers = [
+        tfm_layers.TransformerEncoderBlock(
+            num_attention_heads=config.num_attention_heads,
+            inner_dim=config.intermediate_size,
+            inner_activation=get_activation(config.hidden_act),
+            output_dropout=config.hidden_dropout_prob,
+            attention_dropout=config.attention_probs_dropout_prob,
+            norm_first=False,
+            norm_epsilon=config.layer_norm_eps,
+            kernel_initializer=truncated_normal(config),
+            name=f"transformer/layer_{i}")
+        for i in range(self.num_layers)
+    ]
+    self.pooler: Optional[tf_keras.layers.Dense] = None
+    if add_pooling_layer:
+      self.pooler = tf_keras.layers.Dense(
+          config.hidden_size, activation="tanh",
+          kernel_initializer=truncated_normal(config),
+          name="pooler_transform")
+
+  def call(self, inputs: dict[str, tf.Tensor],
+           training: Optional[bool] = None) -> dict[str, object]:
+    word_ids = inputs["input_word_ids"]
+    mask = inputs["input_mask"]
+    type_ids = inputs.get("input_type_ids")
+    if type_ids is None:
+      type_ids = tf.zeros_like(word_ids)
+    embeddings = self.embeddings(word_ids, type_ids, training=training)
+    attention_mask = self.attention_mask(embeddings, mask)
+    hidden = embeddings
+    layer_outputs = []
+    for layer in self.transformer_layers:
+      hidden = layer([hidden, attention_mask], training=training)
+      layer_outputs.append(hidden)
+    outputs = {
+        "sequence_output": hidden,
+        "encoder_outputs": layer_outputs,
+        "embedding_output": embeddings,
+    }
+    if self.pooler is not None:
+      outputs["pooled_output"] = self.pooler(hidden[:, 0, :])
+    return outputs
+
+  def dummy_inputs(self, batch_size: int = 1,
+                   seq_length: int = 2) -> dict[str, tf.Tensor]:
+    """Inputs that build every variable (used before restoring checkpoints)."""
+    ids = tf.zeros([batch_size, seq_length], tf.int32)
+    return {"input_word_ids": ids, "input_mask": tf.ones_like(ids),
+            "input_type_ids": ids}

@@ -1,0 +1,29 @@
+"""Shared test set-up: repo root importable, quiet TensorFlow, tiny configs."""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import rembert_tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def tiny_config(**changes) -> "rembert_tf.RemBertConfig":
+  """A decoupled config with Ein < H < Eout, small enough for exact tests."""
+  values = dict(vocab_size=61, hidden_size=16, num_hidden_layers=3,
+                num_attention_heads=4, input_embedding_size=8,
+                output_embedding_size=24, intermediate_size=32,
+                max_position_embeddings=20, type_vocab_size=2,
+                pad_token_id=0, bos_token_id=1, eos_token_id=2)
+  values.update(changes)
+  return rembert_tf.RemBertConfig(**values)
+
+
+@pytest.fixture
+def repo_root() -> str:
+  return ROOT
