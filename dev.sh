@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's commands. Each creates .venv (Python 3.11) with the pinned stack on
 # first use (about 2 minutes, 3.3 GB), then runs:
-#   ./dev.sh demo    the main job
+#   ./dev.sh demo    the main job: data prep + pre-training on the embedded corpus
 #   ./dev.sh test    the test suite (extra pytest arguments pass through)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -38,7 +38,7 @@ ensure_venv() {
 case "${1:-}" in
   demo)
     ensure_venv ""
-    "$VENV/bin/python" -m rembert_tf.count_params
+    "$VENV/bin/python" -m rembert_tf.demo "${@:2}"
     ;;
   test)
     ensure_venv test

@@ -15,6 +15,7 @@ import re
 import tensorflow as tf
 
 from rembert_tf.modeling.encoder import RemBertEncoder
+from rembert_tf.modeling.pretrainer import unique_variables
 
 _SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _LAYER = re.compile(r"^encoder/transformer_layers/(\d+)/")
@@ -71,6 +72,36 @@ def variable_keys(**roots: tf.Module) -> dict[object, str]:
   return keys
 
 
+def plan_restore(path: str, **roots: tf.Module
+                 ) -> tuple[list[tuple[tf.Variable, str]], list[tf.Variable]]:
+  """Pairs each variable of `roots` with its checkpoint key, checking shapes.
+
+  Returns:
+    (variable, key) pairs present in the checkpoint, and the variables that are
+    absent from it.
+
+  Raises:
+    CheckpointMismatchError: naming the first key whose shape differs, with both
+      shapes, before anything is assigned.
+  """
+  shapes = tf.train.load_checkpoint(path).get_variable_to_shape_map()
+  keys = variable_keys(**roots)
+  present, absent = [], []
+  variables = unique_variables([v for r in roots.values() for v in r.weights])
+  for variable in variables:
+    key = keys[variable.ref()]
+    if key not in shapes:
+      absent.append(variable)
+    elif list(shapes[key]) != variable.shape.as_list():
+      raise CheckpointMismatchError(
+          f"{path}: {key} has shape {list(shapes[key])} in the checkpoint but "
+          f"{variable.shape.as_list()} in the model; the checkpoint was written "
+          "for another config")
+    else:
+      present.append((variable, key))
+  return present, absent
+
+
 def restore_encoder(encoder: RemBertEncoder, path: str) -> RestoreReport:
   """Restores `encoder` from a pre-training or encoder checkpoint at `path`.
 
@@ -92,24 +123,14 @@ def restore_encoder(encoder: RemBertEncoder, path: str) -> RestoreReport:
         f"{path} has {len(checkpoint_layers)} Transformer layers but the encoder "
         f"needs {encoder.num_layers}; use a config with num_hidden_layers <= "
         f"{len(checkpoint_layers)} or a smaller num_layers_to_keep")
+  to_assign, absent = plan_restore(path, encoder=encoder)
   pooler = {v.ref() for v in encoder.pooler.weights} if encoder.pooler else set()
-  keys = variable_keys(encoder=encoder)
-  to_assign, fresh_pooler = [], False
-  for variable in encoder.weights:
-    key = keys[variable.ref()]
-    if key not in shapes:
-      if variable.ref() in pooler:
-        fresh_pooler = True
-        continue
-      raise CheckpointMismatchError(
-          f"{path} has no value for {key} (shape {variable.shape.as_list()}); "
-          "is it a RemBERT checkpoint of this project?")
-    if list(shapes[key]) != variable.shape.as_list():
-      raise CheckpointMismatchError(
-          f"{path}: {key} has shape {list(shapes[key])} in the checkpoint but "
-          f"{variable.shape.as_list()} in the model; the checkpoint was written "
-          "for another config")
-    to_assign.append((variable, key))
+  missing = [v for v in absent if v.ref() not in pooler]
+  if missing:
+    key = variable_keys(encoder=encoder)[missing[0].ref()]
+    raise CheckpointMismatchError(
+        f"{path} has no value for {key} (shape {missing[0].shape.as_list()}); "
+        "is it a RemBERT checkpoint of this project?")
   for variable, key in to_assign:
     variable.assign(reader.get_tensor(key))
   used = {key for _, key in to_assign}
@@ -120,5 +141,5 @@ def restore_encoder(encoder: RemBertEncoder, path: str) -> RestoreReport:
       restored_variables=len(to_assign),
       layers_in_checkpoint=len(checkpoint_layers),
       layers_restored=encoder.num_layers,
-      fresh_pooler=fresh_pooler,
+      fresh_pooler=bool(absent),
       left_in_checkpoint=len(left))

@@ -1,0 +1,1 @@
+"""Pre-training: optimizer, distribution, checkpoints, progress and the loop."""

@@ -1,0 +1,95 @@
+"""Choosing the distribution strategy: TPU, local devices, multi-worker or one."""
+
+import json
+import os
+import socket
+from typing import Optional
+from urllib import parse
+
+import tensorflow as tf
+from official.common import distribute_utils
+
+STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker_mirrored", "one_device")
+
+
+class StrategyError(ValueError):
+  """The requested strategy cannot be built; the message names the flag."""
+
+
+def _num_workers() -> int:
+  try:
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+  except json.JSONDecodeError as e:
+    raise StrategyError(f"TF_CONFIG is not valid JSON ({e})") from None
+  return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _check_tpu_reachable(tpu: str, timeout_seconds: float = 20.0) -> None:
+  """Fails fast where TensorFlow would wait forever for an unreachable TPU."""
+  if tpu == "local":
+    return
+  try:
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    master = resolver.master()
+  except (ValueError, RuntimeError, OSError) as e:
+    raise StrategyError(f"--tpu={tpu!r}: cannot resolve the TPU ({e})") from None
+  address = parse.urlparse(master)
+  try:
+    socket.create_connection((address.hostname, address.port),
+                             timeout=timeout_seconds).close()
+  except (OSError, TypeError) as e:
+    raise StrategyError(
+        f"--tpu={tpu!r}: cannot reach the TPU at {master} ({e}); check the "
+        "name or address, and that this VM may reach it") from None
+
+
+def make_strategy(distribution_strategy: str = "auto",
+                  tpu: Optional[str] = None) -> tf.distribute.Strategy:
+  """Builds the strategy `--distribution_strategy` / `--tpu` ask for.
+
+  "auto": TPUStrategy when `tpu` is given; multi-worker mirrored when TF_CONFIG
+  names several workers; mirrored over the local GPUs when there are several;
+  otherwise the one local device (CPU or GPU).
+  """
+  if distribution_strategy not in STRATEGIES:
+    raise StrategyError(
+        f"--distribution_strategy={distribution_strategy!r} is unknown; use one "
+        f"of {', '.join(STRATEGIES)}")
+  name = distribution_strategy
+  if name == "auto":
+    if tpu:
+      name = "tpu"
+    elif _num_workers() > 1:
+      name = "multi_worker_mirrored"
+    elif len(tf.config.list_logical_devices("GPU")) > 1:
+      name = "mirrored"
+    else:
+      name = "one_device"
+  if name == "tpu":
+    if not tpu:
+      raise StrategyError("--distribution_strategy=tpu needs --tpu (a TPU name, "
+                          "address, or 'local' on a TPU VM)")
+    _check_tpu_reachable(tpu)
+    try:
+      return distribute_utils.get_distribution_strategy("tpu", tpu_address=tpu)
+    except (ValueError, tf.errors.OpError) as e:
+      raise StrategyError(f"--tpu={tpu!r}: cannot reach the TPU ({e})") from None
+  if name == "one_device":
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+  if name == "mirrored":
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+  return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def per_replica_batch_size(global_batch_size: int,
+                           strategy: tf.distribute.Strategy) -> int:
+  """The global batch split evenly over the replicas, or a clear error."""
+  replicas = strategy.num_replicas_in_sync
+  if global_batch_size % replicas:
+    raise StrategyError(
+        f"--train_batch_size={global_batch_size} does not divide over "
+        f"{replicas} replicas; use a multiple of {replicas}")
+  return global_batch_size // replicas

@@ -1,0 +1,71 @@
+"""AdamW with linear warmup then linear decay, as in the paper's Table 14.
+
+tf-models-official's `WarmUp` hands the raw step to a decay that started at step
+0, so the rate drops at the end of warmup (to peak * (1 - warmup/total)). Here the
+decay starts where the warmup ends: the schedule is continuous, reaches the peak
+exactly at `num_warmup_steps` and 0 at `num_train_steps`, and being a function of
+the optimizer's step it continues unchanged across a resume.
+"""
+
+import re
+from typing import Iterable
+
+import tensorflow as tf
+import tf_keras
+
+# LayerNorm weights and every bias are not decayed (BERT's convention).
+# Matched against variable names with re.search.
+WEIGHT_DECAY_EXCLUDE = ("layer_norm", "LayerNorm", "bias")
+
+
+class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+  """peak * step / warmup, then peak * (total - step) / (total - warmup)."""
+
+  def __init__(self, peak_learning_rate: float, num_warmup_steps: int,
+               num_train_steps: int):
+    super().__init__()
+    if not 0 <= num_warmup_steps < num_train_steps:
+      raise ValueError(
+          f"num_warmup_steps ({num_warmup_steps}) must be in "
+          f"[0, num_train_steps ({num_train_steps}))")
+    self.peak_learning_rate = peak_learning_rate
+    self.num_warmup_steps = num_warmup_steps
+    self.num_train_steps = num_train_steps
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    peak = tf.constant(self.peak_learning_rate, tf.float32)
+    warmup = float(self.num_warmup_steps)
+    decay = float(self.num_train_steps - self.num_warmup_steps)
+    warming = peak * step / max(warmup, 1.0)
+    decaying = peak * tf.maximum(0.0, (self.num_train_steps - step) / decay)
+    return tf.where(step < warmup, warming, decaying)
+
+  def get_config(self):
+    return {"peak_learning_rate": self.peak_learning_rate,
+            "num_warmup_steps": self.num_warmup_steps,
+            "num_train_steps": self.num_train_steps}
+
+
+def create_optimizer(schedule: WarmupLinearDecay, weight_decay: float = 0.01,
+                     beta_1: float = 0.9, beta_2: float = 0.999,
+                     epsilon: float = 1e-6) -> tf_keras.optimizers.AdamW:
+  """AdamW on `schedule`, LayerNorm weights and biases not decayed.
+
+  Gradient clipping is not set here: the trainer clips by global norm itself,
+  after the cross-replica sum, so every replica count clips the same gradient.
+  """
+  optimizer = tf_keras.optimizers.AdamW(
+      learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+  optimizer.exclude_from_weight_decay(var_names=list(WEIGHT_DECAY_EXCLUDE))
+  return optimizer
+
+
+def split_by_weight_decay(
+    variables: Iterable[tf.Variable]) -> tuple[list[str], list[str]]:
+  """Names of the variables that are decayed and of those excluded."""
+  decayed, excluded = [], []
+  for variable in variables:
+    is_excluded = any(re.search(p, variable.name) for p in WEIGHT_DECAY_EXCLUDE)
+    (excluded if is_excluded else decayed).append(variable.name)
+  return decayed, excluded

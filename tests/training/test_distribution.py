@@ -1,0 +1,108 @@
+"""Mirrored equals one device; two real workers agree; batches must divide."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from tests.training.conftest import ROOT
+from tests.training.conftest import run_pretraining_cli
+
+# Runs in a fresh process: logical CPU devices must be set before TF starts.
+_MIRRORED_VS_ONE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    import tf_keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from rembert_tf.training import distribution
+    from rembert_tf.training import pretraining
+    from rembert_tf.training.input_feed import InputFeed
+    from rembert_tf.data import input_pipeline
+    params = pretraining.PretrainingParams(
+        config_file=sys.argv[1], input_dir=sys.argv[2], model_dir="unused",
+        train_batch_size=8, max_seq_length=32, max_predictions_per_seq=5,
+        num_train_steps=10, num_warmup_steps=0, learning_rate=1e-2)
+    batch = next(iter(input_pipeline.make_pretraining_dataset(
+        sys.argv[2], batch_size=8, max_seq_length=32, max_predictions_per_seq=5,
+        seed=0)))
+    results = {}
+    for name in ("one_device", "mirrored"):
+      strategy = distribution.make_strategy(name)
+      tf_keras.utils.set_random_seed(7)
+      run = pretraining._Run(params, strategy)
+      feed = InputFeed(strategy,
+                       lambda _: (lambda ctx: tf.data.Dataset.from_tensors(
+                           batch).repeat()), 8, 0)
+      @tf.function
+      def step():
+        strategy.run(run.replica_train_step, args=(feed.next(),))
+      step(); step()
+      results[name] = {
+          "replicas": strategy.num_replicas_in_sync,
+          "weights": [v.numpy().tolist() for v in run.model.trainable_variables],
+          "loss": run.read_and_reset_metrics()[0]}
+    try:
+      distribution.per_replica_batch_size(7, distribution.make_strategy("mirrored"))
+    except distribution.StrategyError as e:
+      results["divide_error"] = str(e)
+    print(json.dumps(results))
+""")
+
+
+def test_mirrored_over_two_cpus_equals_one_device(mlm_data):
+  result = subprocess.run(
+      [sys.executable, "-c", _MIRRORED_VS_ONE, mlm_data.config_file,
+       mlm_data.data_dir], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, env={**os.environ, "PYTHONPATH": ROOT}, check=True)
+  results = json.loads(result.stdout.strip().splitlines()[-1])
+  one, mirrored = results["one_device"], results["mirrored"]
+  assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+  assert one["loss"] > 0 and abs(one["loss"] - mirrored["loss"]) < 1e-5
+  for a, b in zip(one["weights"], mirrored["weights"]):
+    np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-5)
+  assert "--train_batch_size=7 does not divide over 2 replicas" in (
+      results["divide_error"])
+
+
+def _free_ports(n):
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def test_two_workers_train_and_agree(mlm_data, tmp_path):
+  workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+  procs = []
+  for index in range(2):
+    tf_config = {"cluster": {"worker": workers},
+                 "task": {"type": "worker", "index": index}}
+    procs.append(subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+         f"--config_file={mlm_data.config_file}",
+         f"--input_dir={mlm_data.data_dir}", f"--model_dir={tmp_path / 'mw'}",
+         "--train_batch_size=8", "--max_seq_length=32",
+         "--max_predictions_per_seq=5", "--num_train_steps=4",
+         "--num_warmup_steps=1", "--steps_per_loop=2",
+         "--save_checkpoints_steps=4"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": ROOT,
+             "TF_CONFIG": json.dumps(tf_config)}))
+  outputs = [p.communicate(timeout=300) for p in procs]
+  for proc, (out, err) in zip(procs, outputs):
+    assert proc.returncode == 0, err[-3000:]
+    assert "MultiWorkerMirroredStrategy" in err
+  chief, other = (json.loads(out[out.index("{"):]) for out, _ in outputs)
+  assert chief["step"] == other["step"] == 4
+  assert chief["loss"] == other["loss"]  # All-reduced: the same global loss.
+  assert os.path.exists(tmp_path / "mw" / "ckpt-4.index")

@@ -1,0 +1,153 @@
+"""run_pretraining.py end to end: exact resume after SIGKILL, and bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.training.conftest import ROOT
+from tests.training.conftest import run_pretraining_cli
+
+
+def _flags(data, model_dir, steps=40, **overrides):
+  values = {"config_file": data.config_file, "input_dir": data.data_dir,
+            "model_dir": model_dir, "train_batch_size": 8,
+            "max_seq_length": 32, "max_predictions_per_seq": 5,
+            "num_train_steps": steps, "num_warmup_steps": 4,
+            "learning_rate": 3e-3, "steps_per_loop": 1,
+            "save_checkpoints_steps": 5, "keep_checkpoint_max": 3}
+  values.update(overrides)
+  return [f"--{k}={v}" for k, v in values.items()]
+
+
+def _weights(checkpoint):
+  reader = tf.train.load_checkpoint(checkpoint)
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith(("encoder/", "masked_lm/")) and "OPTIMIZER" not in k}
+
+
+def test_resume_after_sigkill_ends_with_the_same_weights(mlm_data, tmp_path):
+  full = run_pretraining_cli(*_flags(mlm_data, tmp_path / "full"))
+  assert full.returncode == 0, full.stderr[-3000:]
+  assert "training from scratch" in full.stderr
+
+  interrupted = tmp_path / "interrupted"
+  command = [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
+             *_flags(mlm_data, interrupted)]
+  env = {**os.environ, "PYTHONPATH": ROOT}
+  child = subprocess.Popen(command, cwd=ROOT, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 240
+  while not (interrupted / "ckpt-10.index").exists():
+    assert child.poll() is None and time.monotonic() < deadline
+    time.sleep(0.005)
+  child.send_signal(signal.SIGKILL)  # Mid-run: training goes on after a save.
+  child.wait()
+  assert child.returncode == -signal.SIGKILL
+  assert not (interrupted / "metrics.json").exists()
+  killed_at = tf.train.latest_checkpoint(str(interrupted))
+  assert killed_at and int(killed_at.rsplit("-", 1)[1]) < 40
+
+  resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert f"resuming from {killed_at}" in resumed.stderr
+  a = _weights(str(tmp_path / "full" / "ckpt-40"))
+  b = _weights(str(interrupted / "ckpt-40"))
+  assert a.keys() == b.keys() and len(a) > 40
+  for key in a:
+    np.testing.assert_allclose(a[key], b[key], atol=1e-6, err_msg=key)
+
+  metrics = json.loads((interrupted / "metrics.json").read_text())
+  assert metrics["step"] == 40 and metrics["loss"] > 0
+  encoder_keys = tf.train.load_checkpoint(
+      metrics["encoder_checkpoint"]).get_variable_to_shape_map()
+  assert any(k.startswith("encoder/") for k in encoder_keys)
+  assert not any("output_embedding" in k or "masked_lm" in k
+                 for k in encoder_keys)
+  assert sorted(p.name for p in interrupted.glob("ckpt-*.index")) == [
+      "ckpt-30.index", "ckpt-35.index", "ckpt-40.index"]  # keep_checkpoint_max.
+  assert list((interrupted / "summaries" / "train").iterdir())
+
+
+def test_init_checkpoint_loads_weights_only(mlm_data, tmp_path):
+  first = run_pretraining_cli(*_flags(mlm_data, tmp_path / "a", steps=5))
+  assert first.returncode == 0, first.stderr[-3000:]
+  second = run_pretraining_cli(*_flags(
+      mlm_data, tmp_path / "b", steps=5,
+      init_checkpoint=tmp_path / "a" / "ckpt-5"))
+  assert second.returncode == 0, second.stderr[-3000:]
+  assert "initialising weights from --init_checkpoint" in second.stderr
+  assert "fresh optimizer, step 0" in second.stderr
+  assert json.loads((tmp_path / "b" / "metrics.json").read_text())["step"] == 5
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"max_seq_length": 16},
+     "max_seq_length is 32 in the data but 16 in training"),
+    ({"max_predictions_per_seq": 7},
+     "max_predictions_per_seq is 5 in the data but 7 in training"),
+    ({"config_file": "/nonexistent/config.json"},
+     "config file not found: /nonexistent/config.json"),
+    ({"input_dir": "/nonexistent/data"}, "--input_dir: /nonexistent/data"),
+    ({"num_warmup_steps": 50}, "--num_warmup_steps (50) must be in"),
+    ({"train_batch_size": 0}, "--train_batch_size must be at least 1"),
+    ({"distribution_strategy": "tpu"}, "--distribution_strategy=tpu needs --tpu"),
+    ({"tpu": "grpc://127.0.0.1:1"},
+     "--tpu='grpc://127.0.0.1:1': cannot reach the TPU"),
+], ids=["seq_length", "predictions", "config", "data", "warmup", "batch",
+         "tpu_missing", "tpu_unreachable"])
+def test_bad_input_is_one_clear_error_before_any_step(
+    mlm_data, tmp_path, overrides, message):
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m", **overrides))
+  assert result.returncode == 1
+  assert message in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not list((tmp_path / "m").glob("ckpt-*"))
+
+
+def test_unknown_strategy_and_other_architecture(mlm_data, tmp_path):
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m",
+                                       distribution_strategy="pipeline"))
+  assert result.returncode != 0
+  assert "distribution_strategy" in result.stderr
+  first = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m", steps=5))
+  assert first.returncode == 0, first.stderr[-3000:]
+  config = json.loads(open(mlm_data.config_file).read())
+  vocab = config["vocab_size"]
+  bigger_vocab = tmp_path / "vocab.json"
+  bigger_vocab.write_text(json.dumps({**config, "vocab_size": vocab + 1}))
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "v", steps=5,
+                                       config_file=bigger_vocab))
+  assert result.returncode == 1
+  assert (f"vocab_size is {vocab} in the data but {vocab + 1} in training"
+          in result.stderr)
+  other_config = tmp_path / "other.json"
+  other_config.write_text(json.dumps({**config, "input_embedding_size": 8}))
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m", steps=10,
+                                       config_file=other_config))
+  assert result.returncode == 1
+  assert "word_embeddings/embeddings" in result.stderr
+  assert "in the checkpoint but [" in result.stderr
+  assert not (tmp_path / "m" / "ckpt-10.index").exists()
+
+
+def test_xla_and_bfloat16_track_the_float32_loss(mlm_data, tmp_path):
+  losses = {}
+  for name, extra in [("float32", {}), ("xla", {"jit_compile": True}),
+                      ("bfloat16", {"dtype": "bfloat16"})]:
+    result = run_pretraining_cli(*_flags(
+        mlm_data, tmp_path / name, steps=6, steps_per_loop=3,
+        save_checkpoints_steps=6, **extra))
+    assert result.returncode == 0, result.stderr[-3000:]
+    losses[name] = json.loads((tmp_path / name / "metrics.json").read_text())[
+        "loss"]
+  assert losses["xla"] == pytest.approx(losses["float32"], rel=1e-3)
+  assert losses["bfloat16"] != losses["float32"]
+  assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=3e-2)
