@@ -4,6 +4,9 @@ Importing the package sets two environment defaults before TensorFlow loads:
 `TF_USE_LEGACY_KERAS=1`, so that TensorFlow's own Keras alias resolves to tf_keras
 (Keras 2, which tf-models-official is built on) rather than Keras 3, and `TF_CPP_MIN_LOG_LEVEL=3`, which hides the
 CUDA/oneDNN start-up chatter on machines without a GPU. Values the user set win.
+
+The public names below load on first use, so that tools which need no TensorFlow
+(the data-prep workers, the config table) do not pay for importing it.
 """
 
 import os
@@ -11,22 +14,30 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from rembert_tf.configs import load_config
-from rembert_tf.modeling import CheckpointMismatchError
-from rembert_tf.modeling import ConfigError
-from rembert_tf.modeling import masked_lm_loss_and_accuracy
-from rembert_tf.modeling import masked_lm_sums
-from rembert_tf.modeling import RemBertConfig
-from rembert_tf.modeling import RemBertEmbeddings
-from rembert_tf.modeling import RemBertEncoder
-from rembert_tf.modeling import RemBertMaskedLM
-from rembert_tf.modeling import RemBertPretrainer
-from rembert_tf.modeling import restore_encoder
+import importlib
+from typing import Any
 
-__all__ = [
-    "CheckpointMismatchError", "ConfigError", "load_config",
-    "masked_lm_loss_and_accuracy", "masked_lm_sums", "RemBertConfig",
-    "RemBertEmbeddings", "RemBertEncoder", "RemBertMaskedLM",
-    "RemBertPretrainer", "restore_encoder",
-]
+_EXPORTS = {
+    "load_config": "rembert_tf.configs",
+    "CheckpointMismatchError": "rembert_tf.modeling.checkpoints",
+    "restore_encoder": "rembert_tf.modeling.checkpoints",
+    "ConfigError": "rembert_tf.modeling.config",
+    "RemBertConfig": "rembert_tf.modeling.config",
+    "RemBertEmbeddings": "rembert_tf.modeling.embeddings",
+    "RemBertEncoder": "rembert_tf.modeling.encoder",
+    "masked_lm_loss_and_accuracy": "rembert_tf.modeling.losses",
+    "masked_lm_sums": "rembert_tf.modeling.losses",
+    "RemBertMaskedLM": "rembert_tf.modeling.mlm_head",
+    "RemBertPretrainer": "rembert_tf.modeling.pretrainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+  if name not in _EXPORTS:
+    raise AttributeError(f"module 'rembert_tf' has no attribute {name!r}")
+  return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+  return sorted(list(globals()) + __all__)
