@@ -334,7 +334,12 @@ def run_pretraining(params: PretrainingParams) -> dict[str, Any]:
         last_metrics.update(eval_metrics)
       progress.exclude_pause()
   writer.flush()
-  results = {"step": step, **last_metrics}
+  # Static shapes: one trace per run; more would mean retracing (recompiles).
+  traces = {"train_loop_traces": train_steps.experimental_get_tracing_count(),
+            "train_step_traces":
+                run.compiled_forward_backward.experimental_get_tracing_count()}
+  logging.info("traced: %s", traces)
+  results = {"step": step, **last_metrics, **traces}
   if chief:
     encoder_prefix = tf.train.Checkpoint(encoder=run.model.encoder).write(
         os.path.join(params.model_dir, ENCODER_DIR, f"encoder-{step}"))

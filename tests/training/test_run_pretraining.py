@@ -66,6 +66,7 @@ def test_resume_after_sigkill_ends_with_the_same_weights(mlm_data, tmp_path):
 
   metrics = json.loads((interrupted / "metrics.json").read_text())
   assert metrics["step"] == 40 and metrics["loss"] > 0
+  assert metrics["train_loop_traces"] == metrics["train_step_traces"] == 1
   encoder_keys = tf.train.load_checkpoint(
       metrics["encoder_checkpoint"]).get_variable_to_shape_map()
   assert any(k.startswith("encoder/") for k in encoder_keys)
