@@ -152,3 +152,31 @@ def test_xla_and_bfloat16_track_the_float32_loss(mlm_data, tmp_path):
   assert losses["xla"] == pytest.approx(losses["float32"], rel=1e-3)
   assert losses["bfloat16"] != losses["float32"]
   assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=3e-2)
+
+
+@pytest.mark.parametrize("preset", ["rembert_pretraining", "base_pretraining",
+                                    "demo_pretraining"])
+def test_flag_presets_parse_and_load_their_config(mlm_data, tmp_path, preset):
+  args = [f"--flagfile={ROOT}/flags/{preset}.flags",
+          "--input_dir=/nonexistent/data", f"--model_dir={tmp_path}"]
+  if preset == "demo_pretraining":
+    args.append(f"--config_file={mlm_data.config_file}")
+  result = run_pretraining_cli(*args)
+  assert result.returncode == 1
+  # Flags and config were accepted; the run stopped at the (absent) data.
+  assert "error: --input_dir: /nonexistent/data" in result.stderr
+
+
+def test_table14_preset_values():
+  values = dict(line.lstrip("-").split("=", 1) for line in open(
+      f"{ROOT}/flags/rembert_pretraining.flags").read().splitlines()
+                if line.startswith("--"))
+  assert {k: float(values[k]) for k in (
+      "learning_rate", "train_batch_size", "num_train_steps",
+      "num_warmup_steps", "adam_beta_1", "adam_beta_2", "adam_epsilon",
+      "weight_decay", "clip_norm")} == {
+          "learning_rate": 2e-4, "train_batch_size": 2048,
+          "num_train_steps": 1.76e6, "num_warmup_steps": 15000,
+          "adam_beta_1": 0.9, "adam_beta_2": 0.999, "adam_epsilon": 1e-6,
+          "weight_decay": 0.01, "clip_norm": 1.0}
+  assert values["config_file"] == "rembert"
