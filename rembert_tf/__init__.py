@@ -29,6 +29,10 @@ _EXPORTS = {
     "masked_lm_sums": "rembert_tf.modeling.losses",
     "RemBertMaskedLM": "rembert_tf.modeling.mlm_head",
     "RemBertPretrainer": "rembert_tf.modeling.pretrainer",
+    "RemBertClassifier": "rembert_tf.modeling.task_models",
+    "RemBertSpanLabeler": "rembert_tf.modeling.task_models",
+    "from_pretrained": "rembert_tf.pretrained",
+    "save_pretrained": "rembert_tf.pretrained",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -8,8 +8,10 @@ from absl import logging
 class ProgressLogger:
   """Logs one line per host loop and returns the numbers for TensorBoard."""
 
-  def __init__(self, num_train_steps: int, global_batch_size: int):
+  def __init__(self, num_train_steps: int, global_batch_size: int,
+               accuracy_name: str = "mlm_accuracy"):
     self._total = num_train_steps
+    self._accuracy_name = accuracy_name
     self._batch = global_batch_size
     self._start_step = 0
     self._start_time = 0.0
@@ -32,10 +34,11 @@ class ProgressLogger:
     eta_seconds = (self._total - step) / max(overall, 1e-9)
     self._last_step, self._last_time = step, now
     logging.info(
-        "step %d/%d  loss %.4f  mlm_accuracy %.4f  lr %.3e  %.1f examples/s  "
-        "ETA %s", step, self._total, loss, accuracy, learning_rate,
+        "step %d/%d  loss %.4f  %s %.4f  lr %.3e  %.1f examples/s  "
+        "ETA %s", step, self._total, loss, self._accuracy_name, accuracy,
+        learning_rate,
         steps_per_second * self._batch, _duration(eta_seconds))
-    return {"loss": loss, "mlm_accuracy": accuracy,
+    return {"loss": loss, self._accuracy_name: accuracy,
             "learning_rate": learning_rate,
             "examples_per_second": steps_per_second * self._batch}
 

@@ -1,0 +1,92 @@
+"""Shard naming and the output-directory bookkeeping that makes runs
+restartable.
+
+A shard `<lang>-<i>-of-<n>.tfrecord` is finished when its stats file
+`<shard>.json` exists; both are renamed into place only when complete (the
+stats file last). A restart skips finished shards, deletes leftover
+`*.incomplete` files and refuses a directory holding shards made with other
+settings; a lock keeps two runs from sharing a directory.
+"""
+
+import contextlib
+import fcntl
+import glob
+import json
+import os
+from typing import Any, Iterator, Mapping
+
+from absl import logging
+
+from rembert_tf.data import metadata
+from rembert_tf.data.errors import DataPrepError
+from rembert_tf.data.tfrecord_writer import TEMP_SUFFIX
+
+SHARD_SUFFIX = ".tfrecord"
+STATS_SUFFIX = ".json"
+LOCK_FILE = ".lock"
+
+
+def shard_name(language: str, index: int, count: int) -> str:
+  return f"{language}-{index:05d}-of-{count:05d}{SHARD_SUFFIX}"
+
+
+@contextlib.contextmanager
+def exclusive(output_dir: str) -> Iterator[None]:
+  """Holds an exclusive lock on the output dir: one run writes there at a time."""
+  path = os.path.join(output_dir, LOCK_FILE)
+  with open(path, "w", encoding="utf-8") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as e:
+      raise DataPrepError(
+          f"--output_dir: {output_dir} is in use by another run (it holds "
+          f"{path}); wait for it to finish or use another directory.") from e
+    yield
+
+
+def remove_incomplete(output_dir: str) -> None:
+  """Deletes temporary files left by an interrupted run."""
+  for path in glob.glob(os.path.join(output_dir, "*" + TEMP_SUFFIX)):
+    logging.info("Removing %s, left by an interrupted run.", path)
+    os.remove(path)
+
+
+def _short(value: Any, limit: int = 120) -> str:
+  text = repr(value)
+  return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+  keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+  return "; ".join(f"{k}: {_short(old.get(k))} there, {_short(new.get(k))} now"
+                   for k in keys)
+
+
+def check_compatible(output_dir: str, expected_shards: set[str],
+                     settings: Mapping[str, Any], fingerprint: str) -> None:
+  """Refuses an output dir whose shards were made with other settings."""
+  fix = ("use a new --output_dir, or delete its shards to rebuild them")
+  for path in sorted(glob.glob(os.path.join(output_dir, "*" + SHARD_SUFFIX))):
+    if os.path.basename(path) not in expected_shards:
+      raise DataPrepError(
+          f"--output_dir: {path} is not a shard of this run (other "
+          f"--num_shards or --languages?); {fix}.")
+  stats_files = glob.glob(os.path.join(output_dir, "*" + SHARD_SUFFIX + STATS_SUFFIX))
+  meta_path = os.path.join(output_dir, metadata.FILENAME)
+  for path in sorted(stats_files) + ([meta_path] if os.path.exists(meta_path) else []):
+    with open(path, encoding="utf-8") as f:
+      old = json.load(f)
+    if old.get("settings_fingerprint") != fingerprint:
+      raise DataPrepError(
+          f"--output_dir: {path} was made with other settings "
+          f"({_differences(old.get('settings', {}), settings)}); {fix}.")
+
+
+def finished_stats(output_dir: str, name: str) -> dict[str, Any] | None:
+  """The stats of a finished shard, or None if it must be (re)built."""
+  stats_path = os.path.join(output_dir, name + STATS_SUFFIX)
+  if not (os.path.exists(stats_path) and
+          os.path.exists(os.path.join(output_dir, name))):
+    return None
+  with open(stats_path, encoding="utf-8") as f:
+    return json.load(f)

@@ -1,0 +1,77 @@
+"""Tiny task data, SentencePiece model, config and pre-trained encoder, once per session."""
+
+import dataclasses
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from rembert_tf.data import demo_corpus
+from rembert_tf.data import sentencepiece_vocab
+from rembert_tf.modeling.encoder import RemBertEncoder
+from rembert_tf.tasks import classification_data
+from rembert_tf.tasks import classifier_training
+from tests.conftest import tiny_config
+
+LANGUAGES = ("en", "de", "hi", "zh")
+SEQ_LENGTH = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFixture:
+  corpus: str  # <corpus>/xnli/{train-en,dev-<lang>}.tsv
+  sp_model: str
+  data_dir: str  # prepared TFRecords (dev split, LANGUAGES)
+  config_file: str  # 3 layers, the vocabulary's ids
+  encoder_checkpoint: str  # encoder-only export, no pooler
+  root: str
+
+  def params(self, model_dir: str, **changes) -> classifier_training.ClassifierParams:
+    values = dict(config_file=self.config_file, data_dir=self.data_dir,
+                  model_dir=model_dir, init_checkpoint=self.encoder_checkpoint,
+                  max_seq_length=SEQ_LENGTH, train_batch_size=8,
+                  eval_batch_size=8, learning_rate=1e-3, num_train_epochs=1.0,
+                  steps_per_loop=3, save_checkpoints_steps=3,
+                  distribution_strategy="one_device", do_export=False)
+    values.update(changes)
+    return classifier_training.ClassifierParams(**values)
+
+
+@pytest.fixture(scope="session")
+def task_fixture(tmp_path_factory) -> TaskFixture:
+  root = str(tmp_path_factory.mktemp("tasks"))
+  corpus = os.path.join(root, "corpus")
+  demo_corpus.write_pretraining_text(corpus, num_documents=40, seed=0)
+  demo_corpus.write_finetuning_sets(corpus, seed=0, num_train=48, num_eval=10)
+  texts = [os.path.join(corpus, "pretrain", lang, "demo.txt")
+           for lang in demo_corpus.LANGUAGES]
+  sp_model = sentencepiece_vocab.train_model(
+      texts, os.path.join(root, "spm", "tiny"), vocab_size=300, num_threads=1)
+  data_dir = os.path.join(root, "xnli_data")
+  classification_data.create_classifier_data(
+      "xnli", os.path.join(corpus, "xnli"), sp_model, data_dir,
+      max_seq_length=SEQ_LENGTH, languages=LANGUAGES, eval_splits=("dev",))
+  vocab = sentencepiece_vocab.load_vocab(sp_model)
+  config = tiny_config(vocab_size=vocab.vocab_size, max_position_embeddings=40,
+                       pad_token_id=vocab.special.pad,
+                       bos_token_id=vocab.special.cls,
+                       eos_token_id=vocab.special.sep)
+  config_file = os.path.join(root, "tiny.json")
+  config.to_json_file(config_file)
+  encoder = RemBertEncoder(config, add_pooling_layer=False)
+  encoder(encoder.dummy_inputs())
+  checkpoint = tf.train.Checkpoint(encoder=encoder).write(
+      os.path.join(root, "pretraining", "encoder", "encoder-1"))
+  return TaskFixture(corpus, sp_model, data_dir, config_file, checkpoint, root)
+
+
+@pytest.fixture(scope="session")
+def trained_run(task_fixture) -> tuple[str, dict]:
+  """Fine-tunes 2 of the 3 layers for 6 steps, evaluates and exports."""
+  model_dir = os.path.join(task_fixture.root, "run")
+  results = classifier_training.run_classifier(task_fixture.params(
+      model_dir, num_layers_to_keep=2, do_export=True))
+  with open(os.path.join(model_dir, classifier_training.RESULTS_FILE)) as f:
+    assert json.load(f) == json.loads(json.dumps(results))
+  return model_dir, results
