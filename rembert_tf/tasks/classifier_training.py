@@ -30,6 +30,7 @@ from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training import distribution
 from rembert_tf.training import input_feed
 from rembert_tf.training import optimization
+from rembert_tf.training import run_files
 from rembert_tf.training.progress import ProgressLogger
 
 RESULTS_FILE = "eval_results.json"
@@ -308,7 +309,7 @@ def run_classifier(params: ClassifierParams) -> dict[str, Any]:
         os.path.join(params.data_dir, meta["sentencepiece"]["model_file"]),
         params.max_seq_length, meta["sentencepiece"]["special_ids"],
         meta["labels"], os.path.join(params.model_dir, EXPORT_DIR))
-  predictions.write_json(os.path.join(params.model_dir, "config.json"),
+  run_files.write_json(os.path.join(params.model_dir, "config.json"),
                          config.to_dict())
-  predictions.write_json(os.path.join(params.model_dir, RESULTS_FILE), results)
+  run_files.write_json(os.path.join(params.model_dir, RESULTS_FILE), results)
   return results

@@ -25,7 +25,7 @@ import tf_keras
 
 from rembert_tf.export import preprocessing
 from rembert_tf.pretrained import atomic_directory
-from rembert_tf.tasks import predictions
+from rembert_tf.training import run_files
 
 LABELS_FILE = os.path.join("assets.extra", "labels.txt")
 TOKEN_IDS_SIGNATURE = "serve_token_ids"
@@ -103,5 +103,5 @@ def export_classifier(model: tf_keras.Model, sp_model_file: str,
 def _save(module: tf.Module, signatures: dict[str, Any],
           labels: Sequence[str], path: str) -> None:
   tf.saved_model.save(module, path, signatures=signatures)
-  predictions.write_text_atomic(os.path.join(path, LABELS_FILE),
+  run_files.write_text_atomic(os.path.join(path, LABELS_FILE),
                                 "\n".join(labels) + "\n")

@@ -1,28 +1,10 @@
-"""Per-language prediction files, and the atomic text writes of a run's outputs.
+"""Per-language prediction files, written atomically (local or gs:// paths)."""
 
-Paths may be local or remote (gs://): writes go through tf.io.gfile.
-"""
-
-import json
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
-import tensorflow as tf
 
-
-def write_text_atomic(path: str, text: str) -> None:
-  """Writes under a temporary name, then renames: no partial file on a crash."""
-  directory = path.rsplit("/", 1)[0] if "/" in path else "."
-  tf.io.gfile.makedirs(directory)
-  temp = path + ".incomplete"
-  with tf.io.gfile.GFile(temp, "w") as f:
-    f.write(text)
-  tf.io.gfile.rename(temp, path, overwrite=True)
-
-
-def write_json(path: str, values: Mapping[str, Any]) -> None:
-  """Sorted, indented JSON, written atomically."""
-  write_text_atomic(path, json.dumps(values, indent=2, sort_keys=True) + "\n")
+from rembert_tf.training.run_files import write_text_atomic
 
 
 def write_predictions(path: str, labels: Sequence[str],

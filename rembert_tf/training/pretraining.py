@@ -9,7 +9,6 @@ again with the same command continues exactly where its last checkpoint was take
 """
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -28,6 +27,7 @@ from rembert_tf.modeling.pretrainer import RemBertPretrainer
 from rembert_tf.training import distribution
 from rembert_tf.training import input_feed
 from rembert_tf.training import optimization
+from rembert_tf.training import run_files
 from rembert_tf.training.progress import ProgressLogger
 
 METRICS_FILE = "metrics.json"
@@ -208,13 +208,6 @@ def _evaluate(run: _Run, eval_dataset, eval_step) -> dict[str, float]:
   return {"eval_loss": loss, "eval_accuracy": accuracy, "eval_batches": seen}
 
 
-def _write_json_atomic(path: str, values: dict[str, Any]) -> None:
-  temp = f"{path}.tmp-{os.getpid()}"
-  with tf.io.gfile.GFile(temp, "w") as f:
-    f.write(json.dumps(values, indent=2, sort_keys=True) + "\n")
-  tf.io.gfile.rename(temp, path, overwrite=True)
-
-
 def _check_params(params: PretrainingParams) -> None:
   """Flag values that cannot work, named by flag."""
   for name in ("train_batch_size", "eval_batch_size", "num_train_steps",
@@ -346,7 +339,7 @@ def run_pretraining(params: PretrainingParams) -> dict[str, Any]:
     config.to_json_file(os.path.join(params.model_dir, "config.json"))
     results["encoder_checkpoint"] = encoder_prefix
     results["checkpoint"] = manager.latest_checkpoint
-    _write_json_atomic(os.path.join(params.model_dir, METRICS_FILE), results)
+    run_files.write_json(os.path.join(params.model_dir, METRICS_FILE), results)
   else:
     shutil.rmtree(save_dir, ignore_errors=True)
   return results
