@@ -11,12 +11,12 @@ task's set, a missing language file) stops with one message and writes nothing.
 """
 
 import json
-import os
 import sys
 from typing import Sequence
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# TensorFlow loads.
+import rembert_tf  # pylint: disable=unused-import
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app

@@ -7,10 +7,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import rembert_tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+import rembert_tf  # pylint: disable=g-import-not-at-top,wrong-import-position  Sets TF's env.
 
 
 def tiny_config(**changes) -> "rembert_tf.RemBertConfig":

@@ -12,6 +12,38 @@ from rembert_tf.modeling.embeddings import RemBertEmbeddings
 from rembert_tf.modeling.embeddings import truncated_normal
 
 
+class _Float32SoftmaxAttention(tf_keras.layers.MultiHeadAttention):
+  """Keras attention whose softmax always runs in float32.
+
+  Under `mixed_bfloat16` Keras computes the attention softmax in bfloat16;
+  the probabilities then lose most of their precision over long sequences.
+  Only the softmax changes: the projections and the two attention einsums
+  still run in the policy's compute dtype.
+  """
+
+  def _build_attention(self, rank):
+    super()._build_attention(rank)
+    self._softmax = tf_keras.layers.Softmax(axis=self._softmax.axis,
+                                            dtype=tf.float32)
+
+
+class TransformerBlock(tfm_layers.TransformerEncoderBlock):
+  """tf-models-official's post-LN block with a float32 attention softmax.
+
+  Its LayerNorms and (under mixed_bfloat16) its activation are float32
+  already; the attention layer is rebuilt from its own config with the
+  float32 softmax before it has any variables, so names and checkpoints are
+  those of the stock block.
+  """
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    config = self._attention_layer.get_config()
+    for unbuilt in ("query_shape", "key_shape", "value_shape"):
+      config.pop(unbuilt)
+    self._attention_layer = _Float32SoftmaxAttention(**config)
+
+
 class RemBertEncoder(tf_keras.layers.Layer):
   """Maps packed token ids to contextual representations.
 
@@ -45,7 +77,7 @@ class RemBertEncoder(tf_keras.layers.Layer):
     self.embeddings = RemBertEmbeddings(config, name="embeddings")
     self.attention_mask = tfm_layers.SelfAttentionMask()
     self.transformer_layers = [
-        tfm_layers.TransformerEncoderBlock(
+        TransformerBlock(
             num_attention_heads=config.num_attention_heads,
             inner_dim=config.intermediate_size,
             inner_activation=get_activation(config.hidden_act),

@@ -18,7 +18,7 @@ order, are in `assets.extra/labels.txt` of both.
 """
 
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import tensorflow as tf
 import tf_keras
@@ -92,16 +92,28 @@ def export_classifier(model: tf_keras.Model, sp_model_file: str,
   for path, module, signatures in exports:
     signatures = signatures or {"serving_default": module.serve_token_ids,
                                 TOKEN_IDS_SIGNATURE: module.serve_token_ids}
-    if "://" in path:  # Remote: no atomic rename there; written in place.
-      _save(module, signatures, labels, path)
-    else:
-      with atomic_directory(path, overwrite=True) as tmp:
-        _save(module, signatures, labels, tmp)
+    write_saved_model(path, module, signatures,
+                      {LABELS_FILE: "\n".join(labels) + "\n"})
   return paths
 
 
-def _save(module: tf.Module, signatures: dict[str, Any],
-          labels: Sequence[str], path: str) -> None:
-  tf.saved_model.save(module, path, signatures=signatures)
-  run_files.write_text_atomic(os.path.join(path, LABELS_FILE),
-                                "\n".join(labels) + "\n")
+def write_saved_model(path: str, module: tf.Module,
+                      signatures: Mapping[str, Any],
+                      extra_files: Mapping[str, str]) -> None:
+  """Saves `module` plus text files inside it (e.g. `assets.extra/...`).
+
+  A local `path` appears only when complete (replacing an older export); a
+  remote one has no atomic rename and is written in place.
+  """
+  if "://" in path:
+    _save(module, signatures, extra_files, path)
+  else:
+    with atomic_directory(path, overwrite=True) as tmp:
+      _save(module, signatures, extra_files, tmp)
+
+
+def _save(module: tf.Module, signatures: Mapping[str, Any],
+          extra_files: Mapping[str, str], path: str) -> None:
+  tf.saved_model.save(module, path, signatures=dict(signatures))
+  for name, text in extra_files.items():
+    run_files.write_text_atomic(os.path.join(path, name), text)

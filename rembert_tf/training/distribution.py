@@ -93,3 +93,14 @@ def per_replica_batch_size(global_batch_size: int,
         f"--train_batch_size={global_batch_size} does not divide over "
         f"{replicas} replicas; use a multiple of {replicas}")
   return global_batch_size // replicas
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+  """Whether this process writes the run's outputs (always, but on workers
+  of a multi-worker cluster other than the chief, or worker 0 without one)."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.task_type:
+    return True
+  return resolver.task_type == "chief" or (
+      resolver.task_type == "worker" and resolver.task_id == 0
+      and "chief" not in resolver.cluster_spec().as_dict())

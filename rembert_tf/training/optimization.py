@@ -47,16 +47,49 @@ class WarmupLinearDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
             "num_train_steps": self.num_train_steps}
 
 
+class FusedAdamW(tf_keras.optimizers.AdamW):
+  """tf_keras's AdamW with each variable's Adam update in one fused kernel.
+
+  The math is AdamW's exactly (decoupled weight decay, bias-corrected moments,
+  epsilon outside the square root), and the slots and checkpoint names are the
+  same. tf_keras updates the moments and the variable with separate element-wise
+  ops, several passes over memory per variable; `ResourceApplyAdam` makes one.
+  On CPU, where tf_keras does not XLA-compile its optimizer, that halves the
+  optimizer's time for the 120k x 768 output embedding of the base model (see
+  bench/). Sparse gradients (the input embedding's) are made dense first:
+  AdamW decays the moments of every row anyway, so the work is the same.
+  """
+
+  def update_step(self, gradient, variable):
+    if self.amsgrad:
+      return super().update_step(gradient, variable)
+    if isinstance(gradient, tf.IndexedSlices):
+      gradient = tf.convert_to_tensor(gradient)
+    dtype = variable.dtype
+    local_step = tf.cast(self.iterations + 1, dtype)
+    beta_1 = tf.cast(self.beta_1, dtype)
+    beta_2 = tf.cast(self.beta_2, dtype)
+    index = self._index_dict[self._var_key(variable)]
+    return tf.raw_ops.ResourceApplyAdam(
+        var=variable.handle, m=self._momentums[index].handle,
+        v=self._velocities[index].handle,
+        beta1_power=tf.pow(beta_1, local_step),
+        beta2_power=tf.pow(beta_2, local_step),
+        lr=tf.cast(self.learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+        epsilon=tf.cast(self.epsilon, dtype), grad=gradient)
+
+
 def create_optimizer(schedule: WarmupLinearDecay, weight_decay: float = 0.01,
                      beta_1: float = 0.9, beta_2: float = 0.999,
-                     epsilon: float = 1e-6) -> tf_keras.optimizers.AdamW:
+                     epsilon: float = 1e-6) -> FusedAdamW:
   """AdamW on `schedule`, LayerNorm weights and biases not decayed.
 
   Gradient clipping is not set here: the trainer clips by global norm itself,
   after the cross-replica sum, so every replica count clips the same gradient.
   """
-  optimizer = tf_keras.optimizers.AdamW(
-      learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+  optimizer = FusedAdamW(
+      learning_rate=schedule, weight_decay=weight_decay, beta_1=beta_1,
+      beta_2=beta_2, epsilon=epsilon)
   optimizer.exclude_from_weight_decay(var_names=list(WEIGHT_DECAY_EXCLUDE))
   return optimizer
 

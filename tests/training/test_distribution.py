@@ -17,10 +17,11 @@ _MIRRORED_VS_ONE = textwrap.dedent("""
     import json, sys
     import numpy as np
     import tensorflow as tf
-    import tf_keras
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import dataclasses
+    from rembert_tf.configs import load_config
     from rembert_tf.training import distribution
     from rembert_tf.training import pretraining
     from rembert_tf.training.input_feed import InputFeed
@@ -34,20 +35,22 @@ _MIRRORED_VS_ONE = textwrap.dedent("""
         seed=0)))
     results = {}
     for name in ("one_device", "mirrored"):
-      strategy = distribution.make_strategy(name)
-      tf_keras.utils.set_random_seed(7)
-      run = pretraining._Run(params, strategy)
+      trainer = pretraining.build_trainer(
+          dataclasses.replace(params, distribution_strategy=name, seed=7),
+          load_config(sys.argv[1]))
+      strategy = trainer.strategy
       feed = InputFeed(strategy,
                        lambda _: (lambda ctx: tf.data.Dataset.from_tensors(
                            batch).repeat()), 8, 0)
       @tf.function
       def step():
-        strategy.run(run.replica_train_step, args=(feed.next(),))
+        strategy.run(trainer.step.replica_train_step, args=(feed.next(),))
       step(); step()
       results[name] = {
           "replicas": strategy.num_replicas_in_sync,
-          "weights": [v.numpy().tolist() for v in run.model.trainable_variables],
-          "loss": run.read_and_reset_metrics()[0]}
+          "weights": [v.numpy().tolist()
+                      for v in trainer.model.trainable_variables],
+          "loss": trainer.step.read_and_reset_metrics()[0]}
     try:
       distribution.per_replica_batch_size(7, distribution.make_strategy("mirrored"))
     except distribution.StrategyError as e:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 
 import rembert_tf
 from rembert_tf.training import optimization
@@ -75,3 +76,31 @@ def test_layer_norm_and_biases_are_excluded_from_weight_decay():
   for value, variable in zip(before, model.trainable_variables):
     expected = value * (1 - 1e-2 * 0.1) if variable.name in decayed else value
     np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_fused_adamw_matches_tf_keras_adamw_dense_and_sparse():
+  """The fused kernel is the same math as tf_keras's AdamW, step for step."""
+  rng = np.random.default_rng(0)
+  start = [rng.normal(size=(6, 4)).astype(np.float32),
+           rng.normal(size=(5, 3)).astype(np.float32)]
+  gradients = [
+      (tf.constant(rng.normal(size=(6, 4)).astype(np.float32)),
+       tf.IndexedSlices(  # Rows 1 and 3 (row 1 twice); the others get none.
+           tf.constant(rng.normal(size=(3, 3)).astype(np.float32)),
+           tf.constant([1, 3, 1]), tf.constant([5, 3])))
+      for _ in range(6)]
+  schedule = optimization.WarmupLinearDecay(1e-2, 2, 8)
+  fused = optimization.create_optimizer(schedule, weight_decay=0.1)
+  assert isinstance(fused, optimization.FusedAdamW)
+  reference = tf_keras.optimizers.AdamW(schedule, weight_decay=0.1,
+                                        epsilon=1e-6)
+  results = []
+  for optimizer in (fused, reference):
+    variables = [tf.Variable(v) for v in start]
+    for step_gradients in gradients:
+      optimizer.apply_gradients(zip(step_gradients, variables))
+    results.append([v.numpy() for v in variables])
+  for ours, theirs in zip(*results):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+  moved = np.abs(results[0][1] - start[1]).max(axis=1)
+  assert (moved > 0).all()  # Rows without a gradient decay all the same.
