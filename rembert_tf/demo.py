@@ -10,7 +10,9 @@ r"""The README's main job: the whole pipeline on the embedded corpus, on a CPU.
 3. Fine-tunes it on the embedded English XNLI-style set
    (`create_classifier_data.py`, `run_classifier.py`) and prints its zero-shot
    accuracy on every embedded language.
-4. Prints the paths of what it wrote.
+4. Fine-tunes it for extractive QA on the embedded English SQuAD-style set
+   (`run_squad.py`) and prints its zero-shot EM/F1 on every embedded language.
+5. Prints the paths of what it wrote.
 
 Each step is the real command-line tool, printed before it runs, so the demo
 also shows how to run them by hand. Finished steps are not repeated.
@@ -30,6 +32,8 @@ from rembert_tf.data import metadata as metadata_lib
 from rembert_tf.data.demo_corpus import LANGUAGES
 from rembert_tf.tasks import classifier_training
 from rembert_tf.tasks import evaluation as task_evaluation
+from rembert_tf.tasks import squad_metrics
+from rembert_tf.tasks import squad_training
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "out/demo",
                                 "Where the demo writes everything.")
@@ -116,8 +120,26 @@ def main(argv: Sequence[str]) -> None:
                                             classifier_training.RESULTS_FILE)
   paths["classifier SavedModel (raw text)"] = os.path.join(
       paths["fine-tuning run"], classifier_training.EXPORT_DIR)
+  squad_dir = os.path.join(paths["corpus"], "squad")
+  paths["QA run"] = os.path.join(work, "squad")
+  _run("run_squad.py", "--flagfile=flags/squad_demo.flags",
+       f"--config_file={paths['model config']}",
+       f"--init_checkpoint={metrics['encoder_checkpoint']}",
+       f"--sp_model_file={paths['sentencepiece model']}",
+       f"--train_file={os.path.join(squad_dir, 'train-en.json')}",
+       f"--predict_file={os.path.join(squad_dir, 'dev-{lang}.json')}",
+       f"--predict_languages={','.join(LANGUAGES)}",
+       f"--model_dir={paths['QA run']}")
+  paths["QA results"] = os.path.join(paths["QA run"],
+                                     squad_training.RESULTS_FILE)
+  paths["QA predictions"] = os.path.join(paths["QA run"],
+                                         squad_training.PREDICTIONS_DIR)
+  paths["QA SavedModel (question, context)"] = os.path.join(
+      paths["QA run"], squad_training.EXPORT_DIR)
   with open(paths["zero-shot results"], encoding="utf-8") as f:
     dev = json.load(f)["eval"]["dev"]
+  with open(paths["QA results"], encoding="utf-8") as f:
+    qa = json.load(f)["eval"]
   print(f"\nDemo done: MLM accuracy {metrics['mlm_accuracy']:.3f} (train), "
         f"{metrics.get('eval_accuracy', float('nan')):.3f} (held-out) after "
         f"{metrics['step']} steps.\nWritten:")
@@ -125,6 +147,8 @@ def main(argv: Sequence[str]) -> None:
     print(f"  {name:38s} {os.path.relpath(path)}")
   print("\nXNLI-style accuracy, fine-tuned on English only (chance 0.33):")
   print(task_evaluation.accuracy_table("dev", dev["accuracy"], dev["examples"]))
+  print("\nSQuAD-style QA, fine-tuned on English only (EM and F1, x100):")
+  print(squad_metrics.results_table(qa["split"], qa["languages"]))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Tiny task data, SentencePiece model, config and pre-trained encoder, once per session."""
+"""Tiny task data, SentencePiece model, config and pre-trained encoder, once per session.
+
+Also one short SQuAD fine-tuning run (`squad_run`) shared by the QA tests.
+"""
 
 import dataclasses
 import json
@@ -12,10 +15,16 @@ from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.modeling.encoder import RemBertEncoder
 from rembert_tf.tasks import classification_data
 from rembert_tf.tasks import classifier_training
+from rembert_tf.tasks import squad_training
 from tests.conftest import tiny_config
+from tests.tasks import squad_fixtures
 
 LANGUAGES = ("en", "de", "hi", "zh")
 SEQ_LENGTH = 32
+# QA windows: small enough that most contexts need two or three.
+SQUAD_SEQ_LENGTH = 48
+SQUAD_DOC_STRIDE = 16
+SQUAD_QUERY_LENGTH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,5 +82,63 @@ def trained_run(task_fixture) -> tuple[str, dict]:
   results = classifier_training.run_classifier(task_fixture.params(
       model_dir, num_layers_to_keep=2, do_export=True))
   with open(os.path.join(model_dir, classifier_training.RESULTS_FILE)) as f:
+    assert json.load(f) == json.loads(json.dumps(results))
+  return model_dir, results
+
+
+@dataclasses.dataclass(frozen=True)
+class SquadTask:
+  squad: squad_fixtures.SquadFixture
+  config_file: str  # 3 layers, the vocabulary's ids, 64 positions
+  encoder_checkpoint: str  # encoder-only export, no pooler
+  root: str
+
+  def predict_pattern(self) -> str:
+    return os.path.join(self.squad.corpus, "squad", "dev-{lang}.json")
+
+  def params(self, model_dir: str, **changes) -> squad_training.SquadParams:
+    values = dict(config_file=self.config_file, model_dir=model_dir,
+                  init_checkpoint=self.encoder_checkpoint,
+                  sp_model_file=self.squad.sp_model,
+                  train_file=self.squad.squad_file("train-en"),
+                  predict_file=self.predict_pattern(),
+                  predict_languages=LANGUAGES,
+                  max_seq_length=SQUAD_SEQ_LENGTH,
+                  doc_stride=SQUAD_DOC_STRIDE,
+                  max_query_length=SQUAD_QUERY_LENGTH, train_batch_size=16,
+                  eval_batch_size=16, learning_rate=2e-3,
+                  num_train_epochs=1.0, steps_per_loop=10,
+                  save_checkpoints_steps=20,
+                  distribution_strategy="one_device", do_export=False)
+    values.update(changes)
+    return squad_training.SquadParams(**values)
+
+
+@pytest.fixture(scope="session")
+def squad_task(tmp_path_factory) -> SquadTask:
+  squad = squad_fixtures.build(tmp_path_factory)
+  root = str(tmp_path_factory.mktemp("squad_task"))
+  config = tiny_config(vocab_size=squad.vocab.vocab_size,
+                       max_position_embeddings=64,
+                       pad_token_id=squad.vocab.special.pad,
+                       bos_token_id=squad.vocab.special.cls,
+                       eos_token_id=squad.vocab.special.sep)
+  config_file = os.path.join(root, "tiny.json")
+  config.to_json_file(config_file)
+  encoder = RemBertEncoder(config, add_pooling_layer=False)
+  encoder(encoder.dummy_inputs())
+  checkpoint = tf.train.Checkpoint(encoder=encoder).write(
+      os.path.join(root, "pretraining", "encoder", "encoder-1"))
+  return SquadTask(squad, config_file, checkpoint, root)
+
+
+@pytest.fixture(scope="session")
+def squad_run(squad_task) -> tuple[str, dict]:
+  """Fine-tunes 2 of the 3 layers for one epoch, predicts every language and
+  exports."""
+  model_dir = os.path.join(squad_task.root, "run")
+  results = squad_training.run_squad(squad_task.params(
+      model_dir, num_layers_to_keep=2, do_export=True))
+  with open(os.path.join(model_dir, squad_training.RESULTS_FILE)) as f:
     assert json.load(f) == json.loads(json.dumps(results))
   return model_dir, results

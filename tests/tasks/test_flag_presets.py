@@ -6,6 +6,7 @@ import os
 import pytest
 
 from rembert_tf.tasks import classifier_training
+from rembert_tf.tasks import squad_training
 
 # Table 10 (all models but RemBERT; the middle of each rate range) and Table 15.
 EXPECTED = {
@@ -18,7 +19,15 @@ EXPECTED = {
     "pawsx_rembert.flags": {"learning_rate": "8e-6", "train_batch_size": "128",
                             "num_train_epochs": "3", "config_file": "rembert"},
     "xnli_demo.flags": {"max_seq_length": "64", "eval_splits": "dev"},
+    "squad.flags": {"learning_rate": "3e-5", "train_batch_size": "32",
+                    "num_train_epochs": "3", "max_seq_length": "384",
+                    "doc_stride": "128", "max_query_length": "64"},
+    "squad_rembert.flags": {"learning_rate": "9e-6", "train_batch_size": "128",
+                            "num_train_epochs": "3", "config_file": "rembert",
+                            "max_seq_length": "384"},
+    "squad_demo.flags": {"max_seq_length": "96"},
 }
+PARAMS = {"squad": squad_training.SquadParams}
 
 
 def _read(path: str) -> dict[str, str]:
@@ -30,7 +39,8 @@ def _read(path: str) -> dict[str, str]:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_preset(repo_root, name):
   values = _read(os.path.join(repo_root, "flags", name))
-  fields = {f.name for f in dataclasses.fields(
-      classifier_training.ClassifierParams)}
+  params = PARAMS.get(name.split("_")[0].split(".")[0],
+                      classifier_training.ClassifierParams)
+  fields = {f.name for f in dataclasses.fields(params)}
   assert set(values) <= fields
   assert {k: values[k] for k in EXPECTED[name]} == EXPECTED[name]
