@@ -3,6 +3,8 @@
 # first use (about 2 minutes, 3.3 GB), then runs:
 #   ./dev.sh demo    the main job: data prep + pre-training on the embedded corpus
 #   ./dev.sh test    the test suite (extra pytest arguments pass through)
+#   ./dev.sh bench   every benchmark, one table (bench/run_benchmarks.py; it
+#                    also installs the peers: torch==2.13.0, transformers)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 VENV="${REMBERT_VENV:-.venv}"
@@ -44,8 +46,12 @@ case "${1:-}" in
     ensure_venv test
     "$VENV/bin/python" -m pytest "${@:2}"
     ;;
+  bench)
+    ensure_venv test
+    "$VENV/bin/python" bench/run_benchmarks.py "${@:2}"
+    ;;
   *)
-    echo "usage: ./dev.sh demo | ./dev.sh test [pytest args]" >&2
+    echo "usage: ./dev.sh demo | ./dev.sh test [pytest args] | ./dev.sh bench [args]" >&2
     exit 2
     ;;
 esac

@@ -42,13 +42,11 @@ common_flags.define_flags(classifier_training.ClassifierParams, {
 # --helpshort lists them as this script's own.
 flags.adopt_module_key_flags(common_flags)
 
+
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   common_flags.run_main(
-      "run_classifier.py", classifier_training.run_classifier,
-      common_flags.params_from_flags(classifier_training.ClassifierParams),
-      (TaskError,))
+      argv, "run_classifier.py", classifier_training.run_classifier,
+      classifier_training.ClassifierParams, (TaskError,))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import rembert_tf  # pylint: disable=unused-import
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import app
 from absl import flags
-import tensorflow as tf
 
 from rembert_tf.data.metadata import MetadataError
 from rembert_tf.training import common_flags
@@ -44,13 +43,12 @@ common_flags.define_flags(pretraining.PretrainingParams, {
 # --helpshort lists them as this script's own.
 flags.adopt_module_key_flags(common_flags)
 
+
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  params = common_flags.params_from_flags(pretraining.PretrainingParams)
-  tf.io.gfile.makedirs(params.model_dir)
-  common_flags.run_main("run_pretraining.py", pretraining.run_pretraining,
-                        params, (MetadataError, pretraining.PretrainingError))
+  common_flags.run_main(
+      argv, "run_pretraining.py", pretraining.run_pretraining,
+      pretraining.PretrainingParams,
+      (MetadataError, pretraining.PretrainingError))
 
 
 if __name__ == "__main__":

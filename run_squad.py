@@ -85,11 +85,9 @@ flags.adopt_module_key_flags(common_flags)
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   common_flags.run_main(
-      "run_squad.py", squad_training.run_squad,
-      common_flags.params_from_flags(squad_training.SquadParams), (TaskError,))
+      argv, "run_squad.py", squad_training.run_squad,
+      squad_training.SquadParams, (TaskError,))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ Writes a randomly initialised model of the released config (995M parameters,
 time and the converter's peak resident memory against the float32 model size
 (target: below 1.5x).
 
-  python bench/bench_convert.py --workdir /tmp/rembert_bench [--adam_slots]
+  python bench/bench_convert.py --workdir /tmp/rembert_bench [--adam_slots] \
+      [--json_out=out/bench/convert.json]
 
 Needs about 4 GB of disk (12 GB with --adam_slots) plus 4 GB for the output.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -84,6 +86,7 @@ def main() -> int:
   parser.add_argument("--config", default="rembert")
   parser.add_argument("--adam_slots", action="store_true")
   parser.add_argument("--keep", action="store_true", help="keep the files")
+  parser.add_argument("--json_out", help="also write the figures here")
   parser.add_argument("--write_only", action="store_true",
                       help=argparse.SUPPRESS)  # The writer child process.
   args = parser.parse_args()
@@ -109,6 +112,14 @@ def main() -> int:
   print(f"convert: exit {status}, {seconds:.1f} s, peak RSS {peak_gib:.2f} GiB "
         f"= {peak_gib / model_gib:.2f}x the float32 model ({model_gib:.2f} GiB); "
         f"target < 1.5x")
+  if args.json_out:
+    os.makedirs(os.path.dirname(os.path.abspath(args.json_out)), exist_ok=True)
+    with open(args.json_out, "w", encoding="utf-8") as f:
+      json.dump({"config": args.config, "params": params,
+                 "adam_slots": args.adam_slots, "seconds": seconds,
+                 "peak_rss_gib": peak_gib, "model_gib": model_gib,
+                 "peak_over_model": peak_gib / model_gib, "exit": status}, f,
+                indent=2)
   if not args.keep:
     shutil.rmtree(args.workdir, ignore_errors=True)
   return status

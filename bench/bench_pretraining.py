@@ -1,20 +1,32 @@
 r"""Pre-training step and encoder inference: this project vs its peers vs the ceiling.
 
-  python bench/bench_pretraining.py [--configs=small,base] [--repeats=2]
+The model suite of `bench/run_benchmarks.py` (the one command; it prints the
+table). This file holds the jobs, each run in a fresh process:
+
+  python bench/bench_pretraining.py --worker IMPL CONFIG MODE
+  python bench/bench_pretraining.py --ceiling tf|torch
 
 Implementations, each on the same config, batch and masked positions:
   ours        the trainer's own replica step (forward, MLM loss, backward, clip,
-              AdamW) under tf.function, and with --jit_compile (XLA);
+              AdamW; `rembert_tf.training.train_step`) under tf.function, and
+              with --jit_compile (XLA); encoder inference likewise;
   tfm         tf-models-official BertPretrainerV2(BertEncoderV2(embedding_width=
-              Ein)) with an untied MaskedLM head (its closest to RemBERT's);
-  hf_masked   transformers' PyTorch RemBertForMaskedLM, head applied to the masked
-              positions only (the FLOP-matched form);
+              Ein)) with an untied MaskedLM head (its closest to RemBERT's),
+              tfm's own BERT optimizer (`official.nlp.optimization.
+              create_optimizer`: AdamWeightDecay, fused Adam kernels),
+              global-norm clip;
+  hf_masked   transformers' PyTorch RemBertForMaskedLM with its head applied to
+              the masked positions only (the FLOP-matched form);
   hf_stock    the same model as shipped: vocabulary logits at every position.
+TensorFlow rows run with oneDNN on and off (`TF_ENABLE_ONEDNN_OPTS`, off by
+default in TensorFlow on CPUs without AVX-512, on by default in rembert_tf).
 Each (implementation, config, mode) runs in a fresh process, in interleaved
 order, `--repeats` times, because the machine is shared and noisy; the table
-shows medians with min..max, achieved GFLOP/s against the fp32 matmul ceiling
-measured in the same run, and peak RSS. FLOPs count the matmuls only
-(6 x parameters touched x tokens for training, 2x for inference).
+shows medians with min..max over every timed step, achieved GFLOP/s against the
+fp32 matmul ceiling measured in the same run, peak RSS, and how many cores
+other processes used meanwhile. FLOPs count the matmuls only: 6 x weights x
+tokens for training (the vocabulary projection on the positions it is computed
+at), 2 x encoder weights x tokens for inference; attention scores excluded.
 """
 
 import argparse
@@ -26,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, Callable
 
 CONFIGS = {
     "small": dict(vocab_size=32000, input_embedding_size=128, hidden_size=256,
@@ -37,12 +50,16 @@ CONFIGS = {
                  intermediate_size=3072, output_embedding_size=768,
                  seq_length=128, batch_size=8, masked=20),
 }
-MODES = {
-    "ours": ["train", "train_xla", "infer", "infer_xla"],
-    "tfm": ["train", "infer_xla"],
-    "hf_masked": ["train"],
-    "hf_stock": ["train", "infer"],
-}
+# (implementation, mode, oneDNN) jobs per config. Ours with oneDNN off too,
+# to show the default's effect; the peers in their fastest settings.
+JOBS = [("ours", "train", True), ("ours", "train", False),
+        ("ours", "train_xla", True), ("ours", "infer", True),
+        ("ours", "infer", False), ("ours", "infer_xla", True),
+        ("tfm", "train", True), ("tfm", "train_xla", True),
+        ("tfm", "infer", True), ("tfm", "infer_xla", True),
+        ("hf_masked", "train", None), ("hf_stock", "train", None),
+        ("hf_stock", "infer", None)]
+FLOP_MATCHED_PEERS = ("tfm", "hf_masked")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -57,7 +74,7 @@ def matmul_flops(c: dict, head_positions: int, train: bool) -> float:
   return (6 if train else 2) * c["batch_size"] * per_sequence
 
 
-def _batch(c: dict, seed: int = 0):
+def _batch(c: dict, seed: int = 0) -> dict[str, Any]:
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   b, s, p = c["batch_size"], c["seq_length"], c["masked"]
@@ -78,31 +95,35 @@ def _model_config(c: dict) -> dict:
   return {k: c[k] for k in keys}
 
 
-def _tf_step(impl: str, mode: str, c: dict):
-  """A zero-argument callable running one step of `impl` in TensorFlow."""
-  os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+def _ours(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
+  """Our trainer's step (or encoder) and its trace count."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from rembert_tf.modeling.config import RemBertConfig  # pylint: disable=g-import-not-at-top
+  from rembert_tf.training import pretraining  # pylint: disable=g-import-not-at-top
+  batch = {k: tf.constant(v) for k, v in _batch(c).items()}
+  params = pretraining.PretrainingParams(
+      config_file="", input_dir="", model_dir=tempfile.mkdtemp(),
+      max_seq_length=c["seq_length"], max_predictions_per_seq=c["masked"],
+      jit_compile=mode.endswith("_xla"))
+  trainer = pretraining.build_trainer(params, RemBertConfig(**_model_config(c)))
+  if mode.startswith("train"):
+    step = tf.function(lambda: trainer.strategy.run(
+        trainer.step.replica_train_step, args=(batch,)))
+    return step, (trainer.step.compiled_forward_backward
+                  .experimental_get_tracing_count)
+  step = tf.function(lambda: trainer.model.encoder(batch)["sequence_output"],
+                     jit_compile=mode.endswith("_xla"))
+  return step, step.experimental_get_tracing_count
+
+
+def _tfm(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
+  """tf-models-official's closest model, trained as its docs suggest."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tf_keras  # pylint: disable=g-import-not-at-top
+  from official.nlp import optimization  # pylint: disable=g-import-not-at-top
+  from official.nlp.modeling import layers, models, networks  # pylint: disable=g-import-not-at-top
   batch = {k: tf.constant(v) for k, v in _batch(c).items()}
   jit = mode.endswith("_xla")
-  if impl == "ours":
-    from rembert_tf.training import pretraining  # pylint: disable=g-import-not-at-top
-    config_file = os.path.join(tempfile.mkdtemp(), "config.json")
-    with open(config_file, "w") as f:
-      json.dump(_model_config(c), f)
-    params = pretraining.PretrainingParams(
-        config_file=config_file, input_dir="", model_dir="",
-        max_seq_length=c["seq_length"], max_predictions_per_seq=c["masked"],
-        jit_compile=jit)
-    strategy = tf.distribute.get_strategy()
-    run = pretraining._Run(params, strategy)  # pylint: disable=protected-access
-    if mode.startswith("train"):
-      step = tf.function(lambda: run.replica_train_step(batch))
-    else:
-      step = tf.function(lambda: run.model.encoder(batch)["sequence_output"],
-                         jit_compile=jit)
-    return step
-  from official.nlp.modeling import layers, models, networks  # pylint: disable=g-import-not-at-top
   init = tf_keras.initializers.TruncatedNormal(stddev=0.02)
   encoder = networks.BertEncoderV2(
       vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
@@ -112,13 +133,15 @@ def _tf_step(impl: str, mode: str, c: dict):
       type_vocab_size=2, output_dropout=0.0, attention_dropout=0.0,
       embedding_width=c["input_embedding_size"])
   if mode.startswith("infer"):
-    return tf.function(lambda: encoder(batch)["sequence_output"],
+    step = tf.function(lambda: encoder(batch)["sequence_output"],
                        jit_compile=jit)
+    return step, step.experimental_get_tracing_count
   table = tf.Variable(init([c["vocab_size"], c["output_embedding_size"]]))
   head = layers.MaskedLM(embedding_table=table, activation="gelu",
                          initializer=init)
   model = models.BertPretrainerV2(encoder, customized_masked_lm=head)
-  optimizer = tf_keras.optimizers.AdamW(1e-4, weight_decay=0.01, epsilon=1e-6)
+  optimizer = optimization.create_optimizer(1e-4, num_train_steps=10_000,
+                                            num_warmup_steps=100)
 
   @tf.function(jit_compile=jit)
   def train():
@@ -129,10 +152,11 @@ def _tf_step(impl: str, mode: str, c: dict):
     variables = model.trainable_variables
     grads, _ = tf.clip_by_global_norm(tape.gradient(loss, variables), 1.0)
     optimizer.apply_gradients(zip(grads, variables))
-  return train
+  return train, train.experimental_get_tracing_count
 
 
-def _torch_step(impl: str, mode: str, c: dict):
+def _torch(impl: str, mode: str, c: dict) -> tuple[Callable[[], Any],
+                                                   Callable[[], int]]:
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
   config = transformers.RemBertConfig(
@@ -142,12 +166,14 @@ def _torch_step(impl: str, mode: str, c: dict):
   batch = {k: torch.from_numpy(v) for k, v in _batch(c).items()}
   ids = batch["input_word_ids"].long()
   mask, types = batch["input_mask"].long(), batch["input_type_ids"].long()
+  no_trace = lambda: 0
   if mode == "infer":
     model.eval()
+
     def infer():
       with torch.inference_mode():
         model.rembert(input_ids=ids, attention_mask=mask, token_type_ids=types)
-    return infer
+    return infer, no_trace
   positions = batch["masked_lm_positions"].long()
   targets = batch["masked_lm_ids"].long()
   labels = torch.full_like(ids, -100).scatter_(1, positions, targets)
@@ -169,12 +195,12 @@ def _torch_step(impl: str, mode: str, c: dict):
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
-  return train
+  return train, no_trace
 
 
-def _ceiling(framework: str) -> float:
-  """Median GFLOP/s of a 2048^3 fp32 matmul."""
-  n, times = 2048, []
+def ceiling(framework: str, n: int = 2048, repeats: int = 10) -> float:
+  """Median GFLOP/s of an n^3 fp32 matmul."""
+  times = []
   if framework == "tf":
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     a = tf.random.normal([n, n])
@@ -184,115 +210,186 @@ def _ceiling(framework: str) -> float:
     import torch  # pylint: disable=g-import-not-at-top
     a = torch.randn(n, n)
     run = lambda: torch.mm(a, a)
-  run()
-  for _ in range(10):
+  for _ in range(3):
+    run()
+  for _ in range(repeats):
     start = time.perf_counter()
     run()
     times.append(time.perf_counter() - start)
   return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
+class CpuMonitor:
+  """Cores used by other processes between two reads of /proc/stat."""
+
+  def __init__(self):
+    self._last = self._read()
+
+  @staticmethod
+  def _read() -> tuple[float, float, float]:
+    with open("/proc/stat", encoding="ascii") as f:
+      fields = [float(x) for x in f.readline().split()[1:]]
+    with open("/proc/self/stat", encoding="ascii") as f:
+      own = [float(x) for x in f.read().rsplit(")", 1)[1].split()[11:13]]
+    busy = sum(fields) - fields[3] - fields[4]  # Minus idle and iowait.
+    return time.monotonic(), busy, sum(own)
+
+  def others(self) -> float:
+    """Cores busy with other processes since the last call."""
+    now = self._read()
+    hz = os.sysconf("SC_CLK_TCK")
+    seconds = max(now[0] - self._last[0], 1e-9)
+    busy = (now[1] - self._last[1]) / hz / seconds
+    own = (now[2] - self._last[2]) / hz / seconds
+    self._last = now
+    return max(busy - own, 0.0)
+
+
 def worker(impl: str, config: str, mode: str, steps: int, warmup: int) -> dict:
   """Times one implementation in this process; returns one JSON-able row."""
-  if impl == "ceiling":
-    return {"impl": impl, "mode": mode, "gflops": _ceiling(mode)}
   c = CONFIGS[config]
-  make = _torch_step if impl.startswith("hf") else _tf_step
-  step = make(impl, mode, c)
+  if impl == "ours":
+    step, traces = _ours(mode, c)
+  elif impl == "tfm":
+    step, traces = _tfm(mode, c)
+  else:
+    step, traces = _torch(impl, mode, c)
   start = time.perf_counter()
   for _ in range(warmup):
     step()
   first_seconds = time.perf_counter() - start
-  times = []
+  times, others = [], []
+  monitor = CpuMonitor()
   for _ in range(steps):
     start = time.perf_counter()
     result = step()
     if hasattr(result, "numpy"):
       result.numpy()
     times.append(time.perf_counter() - start)
+    others.append(monitor.others())
   train = mode.startswith("train")
   positions = c["seq_length"] if impl == "hf_stock" and train else c["masked"]
   return {"impl": impl, "config": config, "mode": mode,
-          "step_seconds": times, "warmup_seconds": first_seconds,
+          "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+          "step_seconds": times, "others_cores": others,
+          "warmup_seconds": first_seconds, "traces": traces(),
           "gflop_per_step": matmul_flops(c, positions, train) / 1e9,
           "peak_rss_mib": resource.getrusage(
               resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def _row_text(r: dict, ceiling: float, ours: dict) -> list[str]:
-  batch = CONFIGS[r["config"]]["batch_size"]
-  rates = [batch / t for t in r["step_seconds"]]
-  median = statistics.median(rates)
-  gflops = r["gflop_per_step"] * median / batch
-  ratio = ""
-  mine = ours.get((r["config"], r["mode"].split("_")[0]))
-  if r["impl"] != "ours" and mine:
-    ratio = f"{mine / median:.2f}x"
-  return [r["config"], r["impl"], r["mode"], f"{r['gflop_per_step']:.1f}",
-          f"{median:.2f}", f"{min(rates):.2f}..{max(rates):.2f}",
-          f"{gflops:.1f}", f"{100 * gflops / ceiling:.0f}%",
-          f"{r['peak_rss_mib']:.0f}", ratio]
+def _env(onednn) -> dict[str, str]:
+  env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
+         "TF_USE_LEGACY_KERAS": "1"}
+  if onednn is not None:
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1" if onednn else "0"
+  return env
+
+
+def _spawn(args: list[str], onednn, steps: int, warmup: int) -> dict:
+  out = subprocess.run(
+      [sys.executable, os.path.abspath(__file__), *args, f"--steps={steps}",
+       f"--warmup={warmup}"], env=_env(onednn), capture_output=True, text=True,
+      check=False)
+  if out.returncode:
+    raise SystemExit(f"benchmark job {args} failed:\n{out.stderr[-3000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_suite(configs: list[str], repeats: int, steps: int, warmup: int,
+              jobs=tuple(JOBS)) -> dict[str, Any]:
+  """Runs every job `repeats` times, interleaved; returns ceilings and rows."""
+  ceilings, rows = [], []
+  for repeat in range(repeats):
+    for framework, onednn in (("torch", None), ("tf", True), ("tf", False)):
+      print(f"[{repeat + 1}/{repeats}] ceiling {framework} oneDNN={onednn}",
+            file=sys.stderr, flush=True)
+      ceilings.append({**_spawn(["--ceiling", framework], onednn, steps,
+                                warmup), "onednn": onednn})
+    for config in configs:
+      for impl, mode, onednn in jobs:
+        print(f"[{repeat + 1}/{repeats}] {config} {impl} {mode} "
+              f"oneDNN={onednn}", file=sys.stderr, flush=True)
+        rows.append(_spawn(["--worker", impl, config, mode], onednn, steps,
+                           warmup))
+  return {"ceilings": ceilings, "rows": merge_repeats(rows)}
+
+
+def merge_repeats(rows: list[dict]) -> list[dict]:
+  """One row per (config, impl, mode, oneDNN), every repeat's steps pooled."""
+  merged: dict[tuple, dict] = {}
+  for r in rows:
+    key = (r["config"], r["impl"], r["mode"], r["onednn"])
+    if key not in merged:
+      merged[key] = {**r, "step_seconds": [], "others_cores": [],
+                     "warmup_seconds": []}
+    m = merged[key]
+    m["step_seconds"] += r["step_seconds"]
+    m["others_cores"] += r["others_cores"]
+    m["warmup_seconds"].append(r["warmup_seconds"])
+    m["peak_rss_mib"] = max(m["peak_rss_mib"], r["peak_rss_mib"])
+    m["traces"] = max(m["traces"], r["traces"])
+  for m in merged.values():
+    batch = CONFIGS[m["config"]]["batch_size"]
+    rates = [batch / t for t in m["step_seconds"]]
+    m["seq_per_s"] = statistics.median(rates)
+    m["seq_per_s_min"], m["seq_per_s_max"] = min(rates), max(rates)
+    m["gflops"] = m["gflop_per_step"] * m["seq_per_s"] / batch
+  return list(merged.values())
+
+
+def ceiling_gflops(ceilings: list[dict]) -> float:
+  """The best framework's median: the most this machine's matmul gives."""
+  by_kind: dict[tuple, list[float]] = {}
+  for c in ceilings:
+    by_kind.setdefault((c["framework"], c["onednn"]), []).append(c["gflops"])
+  return max(statistics.median(v) for v in by_kind.values())
+
+
+def summarize(results: dict[str, Any]) -> dict[str, Any]:
+  """Ratios to the peers and the issue's targets, from `run_suite` results."""
+  best: dict[tuple, dict] = {}
+  for r in results["rows"]:
+    key = (r["config"], r["impl"], r["mode"].split("_")[0])
+    if key not in best or r["seq_per_s"] > best[key]["seq_per_s"]:
+      best[key] = r
+  ceiling = ceiling_gflops(results["ceilings"])
+  summary = {"ceiling_gflops": ceiling, "configs": {}}
+  for config in {r["config"] for r in results["rows"]}:
+    entry = {}
+    for kind, peers in (("train", FLOP_MATCHED_PEERS),
+                        ("infer", ("tfm", "hf_stock"))):
+      ours = best.get((config, "ours", kind))
+      rivals = [best[(config, p, kind)] for p in peers
+                if (config, p, kind) in best]
+      if not ours or not rivals:
+        continue
+      fastest = max(rivals, key=lambda r: r["seq_per_s"])
+      entry[kind] = {
+          "ours_seq_per_s": ours["seq_per_s"], "ours_mode": ours["mode"],
+          "ours_onednn": ours["onednn"],
+          "fastest_peer": fastest["impl"], "fastest_peer_mode": fastest["mode"],
+          "peer_seq_per_s": fastest["seq_per_s"],
+          "ratio": ours["seq_per_s"] / fastest["seq_per_s"],
+          "share_of_ceiling": ours["gflops"] / ceiling}
+    summary["configs"][config] = entry
+  return summary
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--configs", default="small,base")
-  parser.add_argument("--impls", default=",".join(MODES))
-  parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--steps", type=int, default=5)
   parser.add_argument("--warmup", type=int, default=2)
-  parser.add_argument("--json", default=os.path.join(ROOT, "out", "bench",
-                                                     "pretraining.json"))
   parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONFIG", "MODE"))
+  parser.add_argument("--ceiling", choices=("tf", "torch"))
   args = parser.parse_args()
   if args.worker:
     print(json.dumps(worker(*args.worker, args.steps, args.warmup)))
-    return
-  jobs = [("ceiling", "-", "tf"), ("ceiling", "-", "torch")]
-  for config in args.configs.split(","):
-    for impl in args.impls.split(","):
-      jobs += [(impl, config, mode) for mode in MODES[impl]]
-  rows = []
-  env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3",
-         "TF_USE_LEGACY_KERAS": "1"}
-  for repeat in range(args.repeats):
-    for job in jobs:  # Interleaved: every implementation once per repeat.
-      print(f"[{repeat + 1}/{args.repeats}] {' '.join(job)}", file=sys.stderr,
-            flush=True)
-      out = subprocess.run(
-          [sys.executable, __file__, "--worker", *job,
-           f"--steps={args.steps}", f"--warmup={args.warmup}"],
-          env=env, capture_output=True, text=True, check=True).stdout
-      rows.append(json.loads(out.strip().splitlines()[-1]))
-  ceilings = [r["gflops"] for r in rows if r["impl"] == "ceiling"]
-  ceiling = max(statistics.median([r["gflops"] for r in rows if
-                                   r["impl"] == "ceiling" and r["mode"] == m])
-                for m in ("tf", "torch"))
-  merged = {}
-  for r in rows:
-    if r["impl"] != "ceiling":
-      key = (r["config"], r["impl"], r["mode"])
-      merged.setdefault(key, {**r, "step_seconds": []})["step_seconds"] += (
-          r["step_seconds"])
-      merged[key]["peak_rss_mib"] = max(merged[key]["peak_rss_mib"],
-                                        r["peak_rss_mib"])
-  ours = {(k[0], k[2].split("_")[0]): max(
-      CONFIGS[k[0]]["batch_size"] / statistics.median(v["step_seconds"])
-      for kk, v in merged.items() if kk[0] == k[0] and kk[1] == "ours"
-      and kk[2].split("_")[0] == k[2].split("_")[0])
-          for k in merged if k[1] == "ours"}
-  header = ["config", "impl", "mode", "GFLOP/step", "seq/s", "min..max",
-            "GFLOP/s", "ceiling", "peak MiB", "ours/peer"]
-  table = [header] + [_row_text(r, ceiling, ours) for r in merged.values()]
-  widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-  print(f"fp32 matmul ceiling (2048^3, median of runs): {ceiling:.1f} GFLOP/s "
-        f"(all runs: {', '.join(f'{g:.0f}' for g in ceilings)})")
-  for row in table:
-    print("  ".join(cell.rjust(w) for cell, w in zip(row, widths)))
-  os.makedirs(os.path.dirname(args.json), exist_ok=True)
-  with open(args.json, "w") as f:
-    json.dump({"ceiling_gflops": ceiling, "rows": rows}, f, indent=1)
-  print(f"\nwrote {args.json}")
+  elif args.ceiling:
+    print(json.dumps({"framework": args.ceiling,
+                      "gflops": ceiling(args.ceiling)}))
+  else:
+    parser.error("run bench/run_benchmarks.py; this file holds its jobs")
 
 
 if __name__ == "__main__":

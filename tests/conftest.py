@@ -1,6 +1,7 @@
 """Shared test set-up: repo root importable, quiet TensorFlow, tiny configs."""
 
 import os
+import socket
 import sys
 
 import pytest
@@ -19,6 +20,17 @@ def tiny_config(**changes) -> "rembert_tf.RemBertConfig":
                 pad_token_id=0, bos_token_id=1, eos_token_id=2)
   values.update(changes)
   return rembert_tf.RemBertConfig(**values)
+
+
+def free_ports(n: int) -> list[int]:
+  """Ports free on the loopback interface now (for TF_CONFIG clusters)."""
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from rembert_tf.tasks import finetuning
 from rembert_tf.tasks import predictions
 from rembert_tf.tasks import task_input
 from rembert_tf.tasks.errors import TaskError
-from rembert_tf.training import run_files
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.trainer import Trainer
 
@@ -136,9 +135,6 @@ def run_classifier(params: ClassifierParams) -> dict[str, Any]:
         os.path.join(params.data_dir, meta["sentencepiece"]["model_file"]),
         params.max_seq_length, meta["sentencepiece"]["special_ids"],
         meta["labels"], os.path.join(params.model_dir, EXPORT_DIR))
-  if trainer.is_chief:
-    run_files.write_json(os.path.join(params.model_dir, "config.json"),
-                         config.to_dict())
-    run_files.write_json(os.path.join(params.model_dir, RESULTS_FILE), results)
-  trainer.close()
+  finetuning.finish(trainer, config, os.path.join(params.model_dir,
+                                                 RESULTS_FILE), results)
   return results

@@ -8,7 +8,8 @@ from the latest checkpoint in `model_dir` or else from the pre-trained encoder.
 """
 
 import math
-from typing import Callable, Optional
+import os
+from typing import Any, Callable, Optional
 
 from absl import logging
 import tf_keras
@@ -19,6 +20,7 @@ from rembert_tf.modeling import param_count
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training import distribution
+from rembert_tf.training import run_files
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.params import check_finetuning_params
 from rembert_tf.training.train_step import LossFn
@@ -111,3 +113,15 @@ def initialize(trainer: Trainer, params: FinetuningParams) -> Optional[str]:
   else:
     raise TaskError(f"nothing to evaluate: no checkpoint in {params.model_dir}")
   return latest
+
+
+def finish(trainer: Trainer, config: RemBertConfig, results_file: str,
+           results: dict[str, Any]) -> None:
+  """The chief writes the fine-tuned model's config beside its checkpoints
+  and the results; every worker then drops its private checkpoints."""
+  if trainer.is_chief:
+    run_files.write_json(
+        os.path.join(trainer.params.model_dir, "config.json"),
+        config.to_dict())
+    run_files.write_json(results_file, results)
+  trainer.close()

@@ -47,7 +47,6 @@ from rembert_tf.tasks import squad_model
 from rembert_tf.tasks import squad_postprocess
 from rembert_tf.tasks import task_input
 from rembert_tf.tasks.errors import TaskError
-from rembert_tf.training import run_files
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.params import check_positive
 from rembert_tf.training.trainer import Trainer
@@ -363,9 +362,6 @@ def run_squad(params: SquadParams) -> dict[str, Any]:
     results["saved_model"] = squad_export.export_span_labeler(
         trainer.model, vocab, params.answer_settings(),
         os.path.join(params.model_dir, EXPORT_DIR))
-  if trainer.is_chief:
-    run_files.write_json(os.path.join(params.model_dir, "config.json"),
-                         config.to_dict())
-    run_files.write_json(os.path.join(params.model_dir, RESULTS_FILE), results)
-  trainer.close()
+  finetuning.finish(trainer, config, os.path.join(params.model_dir,
+                                                 RESULTS_FILE), results)
   return results

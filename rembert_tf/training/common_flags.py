@@ -14,6 +14,7 @@ import sys
 import typing
 from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar
 
+from absl import app
 from absl import flags
 from absl import logging
 
@@ -116,13 +117,16 @@ def params_from_flags(params_class: Callable[..., ParamsT]) -> ParamsT:
   return params_class(**values)
 
 
-def run_main(script: str, run: Callable[[ParamsT], Mapping[str, Any]],
-             params: ParamsT,
+def run_main(argv: Sequence[str], script: str,
+             run: Callable[[ParamsT], Mapping[str, Any]],
+             params_class: Callable[..., ParamsT],
              extra_errors: tuple[type[Exception], ...] = ()) -> None:
-  """Runs `run(params)`; prints its results as JSON, or one error line and
-  exits 1 for an error the user can fix."""
+  """A script's main: `run` on the params from the flags; prints its results
+  as JSON, or one error line and exits 1 for an error the user can fix."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
-    results = run(params)
+    results = run(params_from_flags(params_class))
   except USER_ERRORS + extra_errors as e:
     logging.error("%s", e)
     print(f"{script}: error: {e}", file=sys.stderr)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -25,6 +26,41 @@ SEQ_LENGTH = 32
 SQUAD_SEQ_LENGTH = 48
 SQUAD_DOC_STRIDE = 16
 SQUAD_QUERY_LENGTH = 16
+
+
+def _pretrained_encoder(vocab: sentencepiece_vocab.Vocab, root: str,
+                        max_positions: int) -> tuple[str, str]:
+  """A tiny config of the vocabulary's ids and its encoder-only export (what
+  pre-training writes, no pooler); returns (config file, checkpoint)."""
+  config = tiny_config(vocab_size=vocab.vocab_size,
+                       max_position_embeddings=max_positions,
+                       pad_token_id=vocab.special.pad,
+                       bos_token_id=vocab.special.cls,
+                       eos_token_id=vocab.special.sep)
+  config_file = os.path.join(root, "tiny.json")
+  config.to_json_file(config_file)
+  encoder = RemBertEncoder(config, add_pooling_layer=False)
+  encoder(encoder.dummy_inputs())
+  checkpoint = tf.train.Checkpoint(encoder=encoder).write(
+      os.path.join(root, "pretraining", "encoder", "encoder-1"))
+  return config_file, checkpoint
+
+
+def assert_bottom_layers_fine_tuned(model_dir: str, encoder_checkpoint: str,
+                                    max_change: float) -> list[str]:
+  """The fine-tuned checkpoint holds layers 0 and 1 only, and layer 0 moved
+  (a little) from its pre-trained value; returns the checkpoint's names."""
+  latest = tf.train.latest_checkpoint(model_dir)
+  names = [k for k, _ in tf.train.list_variables(latest)]
+  layers = {k.split("/")[2] for k in names
+            if k.startswith("encoder/transformer_layers/")}
+  assert layers == {"0", "1"}
+  key = ("encoder/transformer_layers/0/_attention_layer/_query_dense/kernel/"
+         ".ATTRIBUTES/VARIABLE_VALUE")
+  pretrained = tf.train.load_checkpoint(encoder_checkpoint).get_tensor(key)
+  finetuned = tf.train.load_checkpoint(latest).get_tensor(key)
+  assert 0 < np.abs(pretrained - finetuned).max() < max_change
+  return names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,17 +97,8 @@ def task_fixture(tmp_path_factory) -> TaskFixture:
   classification_data.create_classifier_data(
       "xnli", os.path.join(corpus, "xnli"), sp_model, data_dir,
       max_seq_length=SEQ_LENGTH, languages=LANGUAGES, eval_splits=("dev",))
-  vocab = sentencepiece_vocab.load_vocab(sp_model)
-  config = tiny_config(vocab_size=vocab.vocab_size, max_position_embeddings=40,
-                       pad_token_id=vocab.special.pad,
-                       bos_token_id=vocab.special.cls,
-                       eos_token_id=vocab.special.sep)
-  config_file = os.path.join(root, "tiny.json")
-  config.to_json_file(config_file)
-  encoder = RemBertEncoder(config, add_pooling_layer=False)
-  encoder(encoder.dummy_inputs())
-  checkpoint = tf.train.Checkpoint(encoder=encoder).write(
-      os.path.join(root, "pretraining", "encoder", "encoder-1"))
+  config_file, checkpoint = _pretrained_encoder(
+      sentencepiece_vocab.load_vocab(sp_model), root, max_positions=40)
   return TaskFixture(corpus, sp_model, data_dir, config_file, checkpoint, root)
 
 
@@ -118,17 +145,8 @@ class SquadTask:
 def squad_task(tmp_path_factory) -> SquadTask:
   squad = squad_fixtures.build(tmp_path_factory)
   root = str(tmp_path_factory.mktemp("squad_task"))
-  config = tiny_config(vocab_size=squad.vocab.vocab_size,
-                       max_position_embeddings=64,
-                       pad_token_id=squad.vocab.special.pad,
-                       bos_token_id=squad.vocab.special.cls,
-                       eos_token_id=squad.vocab.special.sep)
-  config_file = os.path.join(root, "tiny.json")
-  config.to_json_file(config_file)
-  encoder = RemBertEncoder(config, add_pooling_layer=False)
-  encoder(encoder.dummy_inputs())
-  checkpoint = tf.train.Checkpoint(encoder=encoder).write(
-      os.path.join(root, "pretraining", "encoder", "encoder-1"))
+  config_file, checkpoint = _pretrained_encoder(squad.vocab, root,
+                                                max_positions=64)
   return SquadTask(squad, config_file, checkpoint, root)
 
 

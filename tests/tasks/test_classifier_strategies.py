@@ -2,31 +2,21 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from rembert_tf.tasks import classifier_training
+from tests.conftest import free_ports
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def test_two_workers_train_together_and_only_the_chief_writes(
     task_fixture, tmp_path, repo_root):
   model_dir = tmp_path / "mw"
-  workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+  workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
   procs = []
   for index in range(2):
     tf_config = {"cluster": {"worker": workers},

@@ -53,6 +53,23 @@ def _dev_examples(squad, per_language):
   return examples
 
 
+def _fine_tuned_outputs(model_dir, squad, per_language):
+  """The fine-tuned model, dev examples, their windows and the logits."""
+  config = RemBertConfig.from_json_file(os.path.join(model_dir, "config.json"))
+  model = squad_model.build_span_labeler(config, SQUAD_SEQ_LENGTH)
+  tf.train.Checkpoint(**model.checkpoint_items).read(
+      tf.train.latest_checkpoint(model_dir)).expect_partial()
+  examples = _dev_examples(squad, per_language)
+  features = squad_features.build_features(
+      examples, squad.vocab, squad_features.FeatureSettings(
+          max_seq_length=SQUAD_SEQ_LENGTH, doc_stride=SQUAD_DOC_STRIDE,
+          max_query_length=SQUAD_QUERY_LENGTH), False)
+  outputs = model({"input_word_ids": features.input_word_ids,
+                   "input_mask": features.input_mask,
+                   "input_type_ids": features.input_type_ids}, training=False)
+  return model, examples, features, outputs
+
+
 def _to_bytes(text, offsets):
   """Character offsets of `text` -> UTF-8 byte offsets (-1 stays)."""
   table = np.cumsum([0] + [len(c.encode("utf-8")) for c in text])
@@ -92,20 +109,10 @@ def test_reloaded_in_a_fresh_process_answers_the_same(squad_run, squad_task,
                                                       tmp_path, repo_root):
   model_dir, results = squad_run
   squad = squad_task.squad
-  config = RemBertConfig.from_json_file(os.path.join(model_dir, "config.json"))
-  model = squad_model.build_span_labeler(config, SQUAD_SEQ_LENGTH)
-  tf.train.Checkpoint(**model.checkpoint_items).read(
-      tf.train.latest_checkpoint(model_dir)).expect_partial()
-  examples = _dev_examples(squad, 6)
-  features = squad_features.build_features(
-      examples, squad.vocab, squad_features.FeatureSettings(
-          max_seq_length=SQUAD_SEQ_LENGTH, doc_stride=SQUAD_DOC_STRIDE,
-          max_query_length=SQUAD_QUERY_LENGTH), False)
+  model, examples, features, outputs = _fine_tuned_outputs(
+      model_dir, squad, 6)
   windows = np.bincount(features.example_index)
   assert windows.min() == 1 and windows.max() >= 3  # One and several.
-  outputs = model({"input_word_ids": features.input_word_ids,
-                   "input_mask": features.input_mask,
-                   "input_type_ids": features.input_type_ids}, training=False)
   expected = squad_postprocess.postprocess(
       squad_features.eval_features(examples, features),
       np.arange(len(features)), outputs["start_logits"].numpy(),
@@ -140,18 +147,8 @@ def test_null_answers_follow_the_threshold(squad_run, squad_task):
   """SQuAD 2.0 settings: "" exactly where post-processing predicts it."""
   model_dir, _ = squad_run
   squad = squad_task.squad
-  config = RemBertConfig.from_json_file(os.path.join(model_dir, "config.json"))
-  model = squad_model.build_span_labeler(config, SQUAD_SEQ_LENGTH)
-  tf.train.Checkpoint(**model.checkpoint_items).read(
-      tf.train.latest_checkpoint(model_dir)).expect_partial()
-  examples = _dev_examples(squad, 4)
-  features = squad_features.build_features(
-      examples, squad.vocab, squad_features.FeatureSettings(
-          max_seq_length=SQUAD_SEQ_LENGTH, doc_stride=SQUAD_DOC_STRIDE,
-          max_query_length=SQUAD_QUERY_LENGTH), False)
-  outputs = model({"input_word_ids": features.input_word_ids,
-                   "input_mask": features.input_mask,
-                   "input_type_ids": features.input_type_ids}, training=False)
+  model, examples, features, outputs = _fine_tuned_outputs(
+      model_dir, squad, 4)
   logits = (outputs["start_logits"].numpy(), outputs["end_logits"].numpy())
 
   def expected(threshold):

@@ -2,13 +2,13 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
 
+from tests.conftest import free_ports
 from tests.training.conftest import ROOT
 from tests.training.conftest import run_pretraining_cli
 
@@ -74,18 +74,8 @@ def test_mirrored_over_two_cpus_equals_one_device(mlm_data):
       results["divide_error"])
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def test_two_workers_train_and_agree(mlm_data, tmp_path):
-  workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+  workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
   procs = []
   for index in range(2):
     tf_config = {"cluster": {"worker": workers},

@@ -1,0 +1,190 @@
+r"""Every benchmark in one run and one table: model, data prep, conversion.
+
+  ./dev.sh bench                      # installs the peers' packages, then:
+  python bench/run_benchmarks.py [--suites=model,data_prep,convert] \
+      [--configs=small,base] [--repeats=2] [--steps=5]
+
+Suites (each in its own processes, so their memory peaks do not mix):
+  model      pre-training step and encoder inference on the issue's 'small' and
+             'base' configs: ours, tf-models-official and Hugging Face's
+             PyTorch RemBERT, against the fp32 matmul ceiling measured in the
+             same run (bench/bench_pretraining.py);
+  data_prep  create_pretraining_data.py against tf-models-official's script on
+             a 50 MB corpus (bench/bench_data_prep.py);
+  convert    the full 995M-parameter TF1 checkpoint to ours, time and peak
+             memory against the model's size (bench/bench_convert.py).
+Prints one table and the targets, and writes everything to --json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import bench_pretraining
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+HEADER = ["suite", "config", "implementation", "mode", "oneDNN", "unit",
+          "median", "min..max", "GFLOP/s", "ceiling", "peak MiB", "ours/this",
+          "others"]
+
+
+def _onednn(value) -> str:
+  return {"1": "on", "0": "off"}.get(value, "-")
+
+
+def model_rows(results: dict[str, Any]) -> list[list[str]]:
+  """Table rows of the model suite, with our best over each peer row."""
+  ceiling = bench_pretraining.ceiling_gflops(results["ceilings"])
+  ours_best: dict[tuple, float] = {}
+  for r in results["rows"]:
+    if r["impl"] == "ours":
+      key = (r["config"], r["mode"].split("_")[0])
+      ours_best[key] = max(ours_best.get(key, 0.0), r["seq_per_s"])
+  rows = []
+  for r in sorted(results["rows"], key=lambda r: (
+      list(bench_pretraining.CONFIGS).index(r["config"]),
+      r["mode"].split("_")[0] != "train", r["impl"] != "ours", r["impl"],
+      r["mode"], str(r["onednn"]))):
+    kind = r["mode"].split("_")[0]
+    ratio = ours_best.get((r["config"], kind), 0.0) / r["seq_per_s"]
+    rows.append([
+        "model", r["config"], r["impl"], r["mode"], _onednn(r["onednn"]),
+        "seq/s", f"{r['seq_per_s']:.2f}",
+        f"{r['seq_per_s_min']:.2f}..{r['seq_per_s_max']:.2f}",
+        f"{r['gflops']:.1f}", f"{100 * r['gflops'] / ceiling:.0f}%",
+        f"{r['peak_rss_mib']:.0f}", "" if r["impl"] == "ours" else
+        f"{ratio:.2f}x", f"{statistics.median(r['others_cores']):.2f}"])
+  return rows
+
+
+def data_prep_rows(result: dict[str, Any]) -> list[list[str]]:
+  case = f"{result['corpus_mb']:.0f}MB"
+  rows = []
+  for impl in ("ours", "tfm"):
+    r = result[impl]
+    ratio = result["ours"]["tokens_per_s"] / r["tokens_per_s"]
+    rows.append(["data_prep", case, impl, "create_pretraining_data", "-",
+                 "tokens/s", f"{r['tokens_per_s']:.0f}", "", "", "",
+                 f"{r['peak_rss_mb'] * 1e6 / 2**20:.0f}",
+                 "" if impl == "ours" else f"{ratio:.2f}x", ""])
+  return rows
+
+
+def convert_rows(result: dict[str, Any]) -> list[list[str]]:
+  return [["convert", f"{result['config']} {result['params'] / 1e6:.0f}M",
+           "ours", "tf1 -> rembert_tf", "-", "seconds",
+           f"{result['seconds']:.1f}", "", "", "",
+           f"{result['peak_rss_gib'] * 1024:.0f}",
+           f"peak {result['peak_over_model']:.2f}x model", ""]]
+
+
+def ceiling_line(model: dict[str, Any]) -> str:
+  """Each framework's median 2048^3 matmul, and the ceiling used."""
+  medians = []
+  for name, key in (("torch", ("torch", None)), ("TF oneDNN", ("tf", True)),
+                    ("TF Eigen", ("tf", False))):
+    runs = [c["gflops"] for c in model["ceilings"]
+            if (c["framework"], c["onednn"]) == key]
+    medians.append(f"{name} {statistics.median(runs):.1f}")
+  return (f"fp32 matmul 2048^3, GFLOP/s (median of runs): {', '.join(medians)}"
+          f"; ceiling = {model['summary']['ceiling_gflops']:.1f}")
+
+
+def format_table(rows: list[list[str]]) -> str:
+  table = [HEADER] + rows
+  widths = [max(len(row[i]) for row in table) for i in range(len(HEADER))]
+  return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths))
+                   for row in table)
+
+
+def targets(results: dict[str, Any]) -> list[str]:
+  """The issue's targets on 'base', met or not, from the model suite."""
+  lines = []
+  base = results["summary"]["configs"].get("base", {})
+  if "train" in base:
+    t = base["train"]
+    lines.append(
+        f"base pre-training step: ours {t['ours_seq_per_s']:.2f} seq/s "
+        f"({t['ours_mode']}, oneDNN {_onednn(t['ours_onednn'])}) vs fastest "
+        f"FLOP-matched peer {t['fastest_peer']} {t['peer_seq_per_s']:.2f} = "
+        f"{t['ratio']:.2f}x (target 1.30x: "
+        f"{'met' if t['ratio'] >= 1.3 else 'NOT met'}); "
+        f"{100 * t['share_of_ceiling']:.0f}% of the ceiling (target 70%: "
+        f"{'met' if t['share_of_ceiling'] >= 0.7 else 'NOT met'})")
+  if "infer" in base:
+    t = base["infer"]
+    lines.append(
+        f"base encoder inference: ours {t['ours_seq_per_s']:.2f} seq/s vs "
+        f"fastest peer {t['fastest_peer']} {t['peer_seq_per_s']:.2f} = "
+        f"{t['ratio']:.2f}x (target 1.00x: "
+        f"{'met' if t['ratio'] >= 1.0 else 'NOT met'})")
+  return lines
+
+
+def write_json(path: str, values: dict[str, Any]) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  with open(path + ".tmp", "w", encoding="utf-8") as f:
+    json.dump(values, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
+def _run_script(script: str, args: list[str], json_out: str) -> dict:
+  subprocess.run([sys.executable, os.path.join(BENCH, script), *args,
+                  f"--json_out={json_out}"], check=True, cwd=ROOT,
+                 env={**os.environ, "PYTHONPATH": ROOT})
+  with open(json_out, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--suites", default="model,data_prep,convert")
+  parser.add_argument("--configs", default="small,base")
+  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--warmup", type=int, default=2)
+  parser.add_argument("--data_prep_mb", type=float, default=50.0)
+  parser.add_argument("--json", default=os.path.join(ROOT, "out", "bench",
+                                                     "results.json"))
+  args = parser.parse_args()
+  suites = args.suites.split(",")
+  work = tempfile.mkdtemp(prefix="rembert_bench_")
+  results: dict[str, Any] = {"cpu_count": os.cpu_count()}
+  rows = []
+  if "model" in suites:
+    model = bench_pretraining.run_suite(args.configs.split(","), args.repeats,
+                                        args.steps, args.warmup)
+    model["summary"] = bench_pretraining.summarize(model)
+    results["model"] = model
+    rows += model_rows(model)
+  if "data_prep" in suites:
+    results["data_prep"] = _run_script(
+        "bench_data_prep.py", [f"--target_mb={args.data_prep_mb}",
+                               f"--work_dir={os.path.join(work, 'data')}"],
+        os.path.join(work, "data_prep.json"))
+    rows += data_prep_rows(results["data_prep"])
+  if "convert" in suites:
+    results["convert"] = _run_script(
+        "bench_convert.py", [f"--workdir={os.path.join(work, 'convert')}"],
+        os.path.join(work, "convert.json"))
+    rows += convert_rows(results["convert"])
+  print()
+  if "model" in results:
+    print(ceiling_line(results["model"]))
+  print(format_table(rows))
+  if "model" in results:
+    print("\n" + "\n".join(targets(results["model"])))
+  write_json(args.json, results)
+  print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+  main()
