@@ -3,6 +3,7 @@ r"""Every benchmark in one run and one table: model, data prep, conversion.
   ./dev.sh bench                      # installs the peers' packages, then:
   python bench/run_benchmarks.py [--suites=model,data_prep,convert] \
       [--configs=small,base] [--repeats=2] [--steps=5]
+  python bench/run_benchmarks.py --table_from=out/bench/results.json
 
 Suites (each in its own processes, so their memory peaks do not mix):
   model      pre-training step and encoder inference on the issue's 'small' and
@@ -126,6 +127,10 @@ def targets(results: dict[str, Any]) -> list[str]:
         f"fastest peer {t['fastest_peer']} {t['peer_seq_per_s']:.2f} = "
         f"{t['ratio']:.2f}x (target 1.00x: "
         f"{'met' if t['ratio'] >= 1.0 else 'NOT met'})")
+  retraced = [f"{r['config']} {r['impl']} {r['mode']}" for r in results["rows"]
+              if r["traces"] > 1]
+  lines.append("every TensorFlow step traced once per run" if not retraced
+               else f"traced more than once: {', '.join(retraced)}")
   return lines
 
 
@@ -139,9 +144,27 @@ def write_json(path: str, values: dict[str, Any]) -> None:
 def _run_script(script: str, args: list[str], json_out: str) -> dict:
   subprocess.run([sys.executable, os.path.join(BENCH, script), *args,
                   f"--json_out={json_out}"], check=True, cwd=ROOT,
-                 env={**os.environ, "PYTHONPATH": ROOT})
+                 env=bench_pretraining.job_env())
   with open(json_out, encoding="utf-8") as f:
     return json.load(f)
+
+
+def report(results: dict[str, Any]) -> str:
+  """The ceiling line, the table and the targets of a run's results."""
+  rows = []
+  if "model" in results:
+    rows += model_rows(results["model"])
+  if "data_prep" in results:
+    rows += data_prep_rows(results["data_prep"])
+  if "convert" in results:
+    rows += convert_rows(results["convert"])
+  lines = []
+  if "model" in results:
+    lines.append(ceiling_line(results["model"]))
+  lines.append(format_table(rows))
+  if "model" in results:
+    lines += [""] + targets(results["model"])
+  return "\n".join(lines)
 
 
 def main() -> None:
@@ -154,34 +177,31 @@ def main() -> None:
   parser.add_argument("--data_prep_mb", type=float, default=50.0)
   parser.add_argument("--json", default=os.path.join(ROOT, "out", "bench",
                                                      "results.json"))
+  parser.add_argument("--table_from", metavar="JSON",
+                      help="print the report of an earlier run; run nothing")
   args = parser.parse_args()
+  if args.table_from:
+    with open(args.table_from, encoding="utf-8") as f:
+      print(report(json.load(f)))
+    return
   suites = args.suites.split(",")
   work = tempfile.mkdtemp(prefix="rembert_bench_")
   results: dict[str, Any] = {"cpu_count": os.cpu_count()}
-  rows = []
   if "model" in suites:
     model = bench_pretraining.run_suite(args.configs.split(","), args.repeats,
                                         args.steps, args.warmup)
     model["summary"] = bench_pretraining.summarize(model)
     results["model"] = model
-    rows += model_rows(model)
   if "data_prep" in suites:
     results["data_prep"] = _run_script(
         "bench_data_prep.py", [f"--target_mb={args.data_prep_mb}",
                                f"--work_dir={os.path.join(work, 'data')}"],
         os.path.join(work, "data_prep.json"))
-    rows += data_prep_rows(results["data_prep"])
   if "convert" in suites:
     results["convert"] = _run_script(
         "bench_convert.py", [f"--workdir={os.path.join(work, 'convert')}"],
         os.path.join(work, "convert.json"))
-    rows += convert_rows(results["convert"])
-  print()
-  if "model" in results:
-    print(ceiling_line(results["model"]))
-  print(format_table(rows))
-  if "model" in results:
-    print("\n" + "\n".join(targets(results["model"])))
+  print("\n" + report(results))
   write_json(args.json, results)
   print(f"\nwrote {args.json}")
 

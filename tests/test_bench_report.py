@@ -1,0 +1,92 @@
+"""The benchmark's arithmetic: FLOP counts, pooled repeats, targets, report."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "bench"))
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import bench_pretraining
+import run_benchmarks
+
+
+def _row(impl, mode, seconds, onednn="1", traces=1, config="base"):
+  c = bench_pretraining.CONFIGS[config]
+  positions = (c["seq_length"] if impl == "hf_stock" and mode == "train"
+               else c["masked"])
+  return {"impl": impl, "config": config, "mode": mode, "onednn": onednn,
+          "step_seconds": list(seconds), "others_cores": [0.0] * len(seconds),
+          "warmup_seconds": 1.0, "traces": traces, "peak_rss_mib": 100.0,
+          "gflop_per_step": bench_pretraining.matmul_flops(
+              c, positions, mode.startswith("train")) / 1e9}
+
+
+def _results(rows):
+  results = {"ceilings": [
+      {"framework": "torch", "onednn": None, "gflops": 60.0},
+      {"framework": "tf", "onednn": True, "gflops": 70.0},
+      {"framework": "tf", "onednn": True, "gflops": 80.0},
+      {"framework": "tf", "onednn": False, "gflops": 65.0}],
+             "rows": bench_pretraining.merge_repeats(rows)}
+  results["summary"] = bench_pretraining.summarize(results)
+  return results
+
+
+def test_matmul_flops_counts_the_base_encoder_and_masked_head():
+  c = bench_pretraining.CONFIGS["base"]
+  # Projection 128x768 and 12 layers of 4 HxH + 2 HxFFN weights.
+  encoder_weights = 128 * 768 + 12 * (4 * 768 ** 2 + 2 * 768 * 3072)
+  head_weights = 768 * 768 + 768 * 120000
+  assert bench_pretraining.matmul_flops(c, 20, train=False) == (
+      2 * 8 * 128 * encoder_weights)
+  assert bench_pretraining.matmul_flops(c, 20, train=True) == (
+      6 * 8 * (128 * encoder_weights + 20 * head_weights))
+
+
+def test_repeats_pool_their_steps_and_targets_use_flop_matched_peers():
+  rows = [_row("ours", "train", [10.0, 12.0]),
+          _row("ours", "train", [11.0]),  # A second repeat: pooled.
+          _row("ours", "train_xla", [16.0]),
+          _row("tfm", "train", [13.0]), _row("hf_masked", "train", [14.0]),
+          _row("hf_stock", "train", [1.0], onednn=None),  # Not FLOP-matched.
+          _row("ours", "infer", [2.0]), _row("tfm", "infer", [2.5]),
+          _row("hf_stock", "infer", [1.6], onednn=None)]
+  results = _results(rows)
+  train = results["summary"]["configs"]["base"]["train"]
+  assert train["ours_seq_per_s"] == pytest.approx(8 / 11.0)
+  assert train["fastest_peer"] == "tfm"
+  assert train["ratio"] == pytest.approx(13.0 / 11.0)
+  ceiling = 75.0  # Median of TF oneDNN's two runs, the best framework.
+  assert results["summary"]["ceiling_gflops"] == ceiling
+  gflop = bench_pretraining.matmul_flops(
+      bench_pretraining.CONFIGS["base"], 20, True) / 1e9
+  assert train["share_of_ceiling"] == pytest.approx(gflop / 11.0 / ceiling)
+  infer = results["summary"]["configs"]["base"]["infer"]
+  assert infer["fastest_peer"] == "hf_stock"
+  assert infer["ratio"] == pytest.approx(1.6 / 2.0)
+
+  lines = run_benchmarks.targets(results)
+  assert "= 1.18x (target 1.30x: NOT met)" in lines[0]
+  assert "0.80x (target 1.00x: NOT met)" in lines[1]
+  assert lines[2] == "every TensorFlow step traced once per run"
+  report = run_benchmarks.report({"model": results})
+  assert "ceiling = 75.0" in report
+  assert "1.18x" in report  # tfm's row: our best train over it.
+
+
+def test_a_retraced_step_is_reported():
+  results = _results([_row("ours", "train", [10.0], traces=2),
+                      _row("tfm", "train", [13.0])])
+  assert run_benchmarks.targets(results)[-1] == (
+      "traced more than once: base ours train")
+
+
+def test_our_worker_traces_its_step_once():
+  """One real job: our small train step, timed in this process."""
+  row = bench_pretraining.worker("ours", "small", "train", steps=2, warmup=1)
+  assert row["traces"] == 1
+  assert len(row["step_seconds"]) == 2 and min(row["step_seconds"]) > 0
+  assert row["gflop_per_step"] == pytest.approx(bench_pretraining.matmul_flops(
+      bench_pretraining.CONFIGS["small"], 20, True) / 1e9)
