@@ -1,5 +1,6 @@
 """Shared test set-up: repo root importable, quiet TensorFlow, tiny configs."""
 
+import json
 import os
 import socket
 import sys
@@ -22,15 +23,17 @@ def tiny_config(**changes) -> "rembert_tf.RemBertConfig":
   return rembert_tf.RemBertConfig(**values)
 
 
-def free_ports(n: int) -> list[int]:
-  """Ports free on the loopback interface now (for TF_CONFIG clusters)."""
-  sockets = [socket.socket() for _ in range(n)]
+def loopback_tf_configs(num_workers: int) -> list[str]:
+  """Each worker's TF_CONFIG for a cluster on free loopback ports."""
+  sockets = [socket.socket() for _ in range(num_workers)]
   for s in sockets:
     s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
+  workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
   for s in sockets:
     s.close()
-  return ports
+  return [json.dumps({"cluster": {"worker": workers},
+                      "task": {"type": "worker", "index": index}})
+          for index in range(num_workers)]
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_repeats_pool_their_steps_and_targets_use_flop_matched_peers():
   lines = run_benchmarks.targets(results)
   assert "= 1.18x (target 1.30x: NOT met)" in lines[0]
   assert "0.80x (target 1.00x: NOT met)" in lines[1]
-  assert lines[2] == "every TensorFlow step traced once per run"
+  assert lines[2] == "every step of ours traced once per run"
   report = run_benchmarks.report({"model": results})
   assert "ceiling = 75.0" in report
   assert "1.18x" in report  # tfm's row: our best train over it.
@@ -78,7 +78,7 @@ def test_repeats_pool_their_steps_and_targets_use_flop_matched_peers():
 
 def test_a_retraced_step_is_reported():
   results = _results([_row("ours", "train", [10.0], traces=2),
-                      _row("tfm", "train", [13.0])])
+                      _row("tfm", "train", [13.0], traces=2)])
   assert run_benchmarks.targets(results)[-1] == (
       "traced more than once: base ours train")
 

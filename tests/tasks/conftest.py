@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from rembert_tf.data import demo_corpus
 from rembert_tf.data import sentencepiece_vocab
+from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.encoder import RemBertEncoder
 from rembert_tf.tasks import classification_data
 from rembert_tf.tasks import classifier_training
@@ -44,6 +45,15 @@ def _pretrained_encoder(vocab: sentencepiece_vocab.Vocab, root: str,
   checkpoint = tf.train.Checkpoint(encoder=encoder).write(
       os.path.join(root, "pretraining", "encoder", "encoder-1"))
   return config_file, checkpoint
+
+
+def wider_config_file(config_file: str, directory) -> str:
+  """A config like `config_file` but wider: its checkpoints must not load."""
+  wider = RemBertConfig.from_json_file(config_file).replace(
+      hidden_size=24, num_attention_heads=4)
+  path = os.path.join(str(directory), "wider.json")
+  wider.to_json_file(path)
+  return path
 
 
 def assert_bottom_layers_fine_tuned(model_dir: str, encoder_checkpoint: str,

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from rembert_tf.tasks import classifier_training
-from tests.conftest import free_ports
+from tests.conftest import loopback_tf_configs
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -16,11 +16,8 @@ ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 def test_two_workers_train_together_and_only_the_chief_writes(
     task_fixture, tmp_path, repo_root):
   model_dir = tmp_path / "mw"
-  workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
   procs = []
-  for index in range(2):
-    tf_config = {"cluster": {"worker": workers},
-                 "task": {"type": "worker", "index": index}}
+  for tf_config in loopback_tf_configs(2):
     procs.append(subprocess.Popen(
         [sys.executable, "run_classifier.py",
          f"--config_file={task_fixture.config_file}",
@@ -31,7 +28,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(
          "--save_checkpoints_steps=3", "--learning_rate=1e-3",
          "--nodo_export"],
         cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**ENV, "TF_CONFIG": json.dumps(tf_config)}))
+        text=True, env={**ENV, "TF_CONFIG": tf_config}))
   outputs = [p.communicate(timeout=300) for p in procs]
   for proc, (_, err) in zip(procs, outputs):
     assert proc.returncode == 0, err[-3000:]

@@ -17,6 +17,7 @@ from rembert_tf.tasks import classifier_training
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import assert_bottom_layers_fine_tuned
+from tests.tasks.conftest import wider_config_file
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -65,10 +66,7 @@ def test_rerun_resumes_instead_of_retraining(trained_run, task_fixture):
 
 
 def test_checkpoint_of_another_config_is_refused(task_fixture, tmp_path):
-  wider = RemBertConfig.from_json_file(task_fixture.config_file).replace(
-      hidden_size=24, num_attention_heads=4)
-  config_file = str(tmp_path / "wider.json")
-  wider.to_json_file(config_file)
+  config_file = wider_config_file(task_fixture.config_file, tmp_path)
   model_dir = str(tmp_path / "run")
   with pytest.raises(CheckpointMismatchError, match=r"has shape .* in the "
                      r"checkpoint but .* in the model"):

@@ -21,6 +21,7 @@ from rembert_tf.tasks import squad_training
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import assert_bottom_layers_fine_tuned
+from tests.tasks.conftest import wider_config_file
 from tests.tasks.conftest import SQUAD_SEQ_LENGTH
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -244,10 +245,7 @@ def test_sentencepiece_model_of_another_vocabulary(squad_task, tmp_path):
 
 
 def test_checkpoint_of_another_config_is_refused(squad_task, tmp_path):
-  wider = RemBertConfig.from_json_file(squad_task.config_file).replace(
-      hidden_size=24, num_attention_heads=4)
-  config_file = str(tmp_path / "wider.json")
-  wider.to_json_file(config_file)
+  config_file = wider_config_file(squad_task.config_file, tmp_path)
   model_dir = str(tmp_path / "run")
   with pytest.raises(CheckpointMismatchError, match=r"has shape .* in the "
                      r"checkpoint but .* in the model"):

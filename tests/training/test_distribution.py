@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 
-from tests.conftest import free_ports
+from tests.conftest import loopback_tf_configs
 from tests.training.conftest import ROOT
 from tests.training.conftest import run_pretraining_cli
 
@@ -75,11 +75,8 @@ def test_mirrored_over_two_cpus_equals_one_device(mlm_data):
 
 
 def test_two_workers_train_and_agree(mlm_data, tmp_path):
-  workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
   procs = []
-  for index in range(2):
-    tf_config = {"cluster": {"worker": workers},
-                 "task": {"type": "worker", "index": index}}
+  for tf_config in loopback_tf_configs(2):
     procs.append(subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "run_pretraining.py"),
          f"--config_file={mlm_data.config_file}",
@@ -90,7 +87,7 @@ def test_two_workers_train_and_agree(mlm_data, tmp_path):
          "--save_checkpoints_steps=4"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": ROOT,
-             "TF_CONFIG": json.dumps(tf_config)}))
+             "TF_CONFIG": tf_config}))
   outputs = [p.communicate(timeout=300) for p in procs]
   for proc, (out, err) in zip(procs, outputs):
     assert proc.returncode == 0, err[-3000:]
