@@ -22,7 +22,8 @@ import rembert_tf  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 
-from rembert_tf.tasks import classification_data
+from rembert_tf.tasks.classification import data as classification_data
+from rembert_tf.tasks.classification import features as classifier_features
 from rembert_tf.tasks.errors import TaskError
 
 flags.DEFINE_enum("task", None, classification_data.TASKS,
@@ -51,7 +52,7 @@ def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
-    meta = classification_data.create_classifier_data(
+    meta = classifier_features.create_classifier_data(
         FLAGS.task, FLAGS.data_dir, FLAGS.sp_model_file, FLAGS.output_dir,
         max_seq_length=FLAGS.max_seq_length, languages=FLAGS.languages,
         labels=FLAGS.labels, eval_splits=FLAGS.eval_splits,

@@ -24,7 +24,7 @@ import rembert_tf  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 
-from rembert_tf.tasks import classifier_training
+from rembert_tf.tasks.classification import run as classifier_training
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training import common_flags
 

@@ -19,9 +19,8 @@ import rembert_tf  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 
-from rembert_tf.data.metadata import MetadataError
 from rembert_tf.training import common_flags
-from rembert_tf.training import pretraining
+from rembert_tf.pretraining import run as pretraining
 
 common_flags.define_flags(pretraining.PretrainingParams, {
     "config_file": "config.json path, or a shipped config name (e.g. rembert).",
@@ -48,7 +47,7 @@ def main(argv: Sequence[str]) -> None:
   common_flags.run_main(
       argv, "run_pretraining.py", pretraining.run_pretraining,
       pretraining.PretrainingParams,
-      (MetadataError, pretraining.PretrainingError))
+      (pretraining.PretrainingError,))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import rembert_tf  # pylint: disable=unused-import
 from absl import app
 from absl import flags
 
-from rembert_tf.tasks import squad_training
+from rembert_tf.tasks.squad import run as squad_training
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training import common_flags
 

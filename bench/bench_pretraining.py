@@ -100,7 +100,7 @@ def _ours(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rembert_tf.modeling.config import RemBertConfig  # pylint: disable=g-import-not-at-top
   from rembert_tf.modeling.encoder import RemBertEncoder  # pylint: disable=g-import-not-at-top
-  from rembert_tf.training import pretraining  # pylint: disable=g-import-not-at-top
+  from rembert_tf.pretraining import run as pretraining  # pylint: disable=g-import-not-at-top
   batch = {k: tf.constant(v) for k, v in _batch(c).items()}
   config = RemBertConfig(**_model_config(c))
   if mode.startswith("infer"):  # The encoder alone, as a server loads it.

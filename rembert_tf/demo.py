@@ -30,10 +30,10 @@ from absl import flags
 
 from rembert_tf.data import metadata as metadata_lib
 from rembert_tf.data.demo_corpus import LANGUAGES
-from rembert_tf.tasks import classifier_training
-from rembert_tf.tasks import evaluation as task_evaluation
-from rembert_tf.tasks import squad_metrics
-from rembert_tf.tasks import squad_training
+from rembert_tf.tasks.classification import metrics as classifier_metrics
+from rembert_tf.tasks.classification import run as classifier_training
+from rembert_tf.tasks.squad import metrics as squad_metrics
+from rembert_tf.tasks.squad import run as squad_training
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "out/demo",
                                 "Where the demo writes everything.")
@@ -146,7 +146,7 @@ def main(argv: Sequence[str]) -> None:
   for name, path in paths.items():
     print(f"  {name:38s} {os.path.relpath(path)}")
   print("\nXNLI-style accuracy, fine-tuned on English only (chance 0.33):")
-  print(task_evaluation.accuracy_table("dev", dev["accuracy"], dev["examples"]))
+  print(classifier_metrics.accuracy_table("dev", dev["accuracy"], dev["examples"]))
   print("\nSQuAD-style QA, fine-tuned on English only (EM and F1, x100):")
   print(squad_metrics.results_table(qa["split"], qa["languages"]))
 

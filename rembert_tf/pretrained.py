@@ -8,15 +8,14 @@ object-based TF checkpoint `model.ckpt` whose roots are the model's parts:
 it holds, so no other metadata is needed. The converters write the same layout.
 """
 
-import contextlib
 import logging
 import os
-import shutil
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 import tensorflow as tf
 import tf_keras
 
+from rembert_tf import file_io
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.checkpoints import variable_keys
 from rembert_tf.modeling.config import RemBertConfig
@@ -60,36 +59,6 @@ def find_checkpoint(path: str) -> str:
 
 def read_config(path: str) -> RemBertConfig:
   return RemBertConfig.from_json_file(os.path.join(path, CONFIG_FILE))
-
-
-@contextlib.contextmanager
-def atomic_directory(path: str, overwrite: bool = False) -> Iterator[str]:
-  """Yields a temporary sibling of `path`, renamed to `path` only on success.
-
-  A failure (or interrupt) leaves no partial output: the temporary directory is
-  removed and an existing `path` is untouched.
-  """
-  path = os.path.abspath(path)
-  if os.path.exists(path) and not overwrite:
-    raise FileExistsError(f"{path} already exists; choose another output "
-                          "directory or pass overwrite")
-  parent = os.path.dirname(path)
-  os.makedirs(parent, exist_ok=True)
-  tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{os.getpid()}")
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
-  try:
-    yield tmp
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  old = None
-  if os.path.exists(path):
-    old = f"{tmp}.old"
-    os.replace(path, old)
-  os.replace(tmp, path)
-  if old:
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def build_items(config: RemBertConfig, *, pooler: bool,
@@ -137,7 +106,7 @@ def save_pretrained(model: Model, path: str, overwrite: bool = False) -> None:
     if not item.built:
       model(model.dummy_inputs())
       break
-  with atomic_directory(path, overwrite) as tmp:
+  with file_io.atomic_directory(path, overwrite) as tmp:
     write_model_dir(items, model.config, tmp)
 
 

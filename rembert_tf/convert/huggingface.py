@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf import pretrained
 from rembert_tf.convert import name_map
 from rembert_tf.convert import safetensors_io
@@ -263,7 +264,7 @@ def export_model(model_dir: str, output_dir: str, overwrite: bool = False,
       progress.update(value.nbytes)
     return value
 
-  with pretrained.atomic_directory(output_dir, overwrite) as tmp:
+  with file_io.atomic_directory(output_dir, overwrite) as tmp:
     safetensors_io.write(os.path.join(tmp, "model.safetensors"), entries,
                          value_of, metadata={"format": "pt"})
     with open(os.path.join(tmp, "config.json"), "w", encoding="utf-8") as f:

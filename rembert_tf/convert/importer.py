@@ -17,6 +17,7 @@ from typing import Optional, Union
 import numpy as np
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf import pretrained
 from rembert_tf.convert import name_map
 from rembert_tf.convert.errors import ConversionError
@@ -172,7 +173,7 @@ def import_model(source: Source, config: RemBertConfig, output_dir: str,
   # Largest first: the model's other variables are still untouched pages then,
   # so the one transient copy of the largest tensor costs no extra peak memory.
   order = sorted(placed, key=lambda k: -int(np.prod(shapes[placed[k][0]])))
-  with pretrained.atomic_directory(output_dir, overwrite) as tmp:
+  with file_io.atomic_directory(output_dir, overwrite) as tmp:
     for key in order:
       name, tensor = placed[key]
       variable = keys_to_variables[tensor.key]

@@ -27,10 +27,11 @@ import os
 import random
 from typing import Any, Iterator, Sequence
 
+from rembert_tf import file_io
+
 from absl import app
 from absl import flags
 
-from rembert_tf.data.metadata import write_json_atomic
 
 LANGUAGES = ("en", "de", "es", "vi", "ru", "ar", "hi", "zh")
 SCRIPTS = {"en": "Latin", "de": "Latin", "es": "Latin", "vi": "Latin",
@@ -212,14 +213,6 @@ def documents(num_documents: int, seed: int) -> Iterator[list[Fact]]:
     yield world.document(rng)
 
 
-def _write_text(path: str, lines: Iterator[str]) -> None:
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  temp = path + ".incomplete"
-  with open(temp, "w", encoding="utf-8", newline="\n") as f:
-    f.writelines(lines)
-  os.replace(temp, path)
-
-
 def write_pretraining_text(root: str, num_documents: int, seed: int) -> None:
   """Writes `<root>/pretrain/<lang>/demo.txt`, streaming (bounded memory)."""
   for lang in LANGUAGES:
@@ -228,7 +221,7 @@ def write_pretraining_text(root: str, num_documents: int, seed: int) -> None:
         for fact in doc:
           yield render(lang, fact)[0] + "\n"
         yield "\n"
-    _write_text(os.path.join(root, "pretrain", lang, "demo.txt"), lines())
+    file_io.write_lines(os.path.join(root, "pretrain", lang, "demo.txt"), lines())
 
 
 def _xnli_example(world: World, rng: random.Random) -> tuple[list[Fact], Fact, str]:
@@ -318,12 +311,12 @@ def write_finetuning_sets(root: str, seed: int, num_train: int,
     docs = [world.document(rng) for _ in range(size)]
     for lang in (("en",) if split == "train" else LANGUAGES):
       name = f"{split}-{lang}"
-      _write_text(os.path.join(root, "xnli", name + ".tsv"), _tsv_rows(lang, xnli))
-      _write_text(os.path.join(root, "pawsx", name + ".tsv"), _tsv_rows(lang, pawsx))
+      file_io.write_lines(os.path.join(root, "xnli", name + ".tsv"), _tsv_rows(lang, xnli))
+      file_io.write_lines(os.path.join(root, "pawsx", name + ".tsv"), _tsv_rows(lang, pawsx))
       squad = {"version": "1.1", "data": [
           _squad_article(lang, d, f"{name}-{i}") for i, d in enumerate(docs)]}
       os.makedirs(os.path.join(root, "squad"), exist_ok=True)
-      write_json_atomic(os.path.join(root, "squad", name + ".json"), squad)
+      file_io.write_json(os.path.join(root, "squad", name + ".json"), squad)
     counts[split] = size
   return counts
 
@@ -344,7 +337,7 @@ def write_demo_corpus(root: str, num_documents: int = 1000, seed: int = 0,
   manifest = {"params": params, "scripts": SCRIPTS,
               "finetuning_examples": write_finetuning_sets(root, seed, num_train,
                                                            num_eval)}
-  write_json_atomic(manifest_path, manifest)
+  file_io.write_json(manifest_path, manifest)
   return manifest
 
 

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.data import metadata as metadata_lib
 
 
@@ -27,8 +28,8 @@ def _language_files(data_dir: str, meta: Mapping[str, Any], language: str) -> li
   files = [os.path.join(data_dir, n) for n in meta["languages"][language]["shards"]]
   missing = [f for f in files if not tf.io.gfile.exists(f)]
   if missing:
-    raise metadata_lib.MetadataError(
-        f"{meta[metadata_lib.PATH_KEY]}: shard files missing: {missing}.")
+    raise file_io.MetadataError(
+        f"{file_io.metadata_file(data_dir)}: shard files missing: {missing}.")
   return files
 
 
@@ -47,7 +48,7 @@ def make_pretraining_dataset(
   `input_context` shards the input per host for distributed training.
   """
   meta = metadata_lib.read_metadata(data_dir)
-  metadata_lib.validate(meta, max_seq_length=max_seq_length,
+  metadata_lib.validate(meta, data_dir, max_seq_length=max_seq_length,
                         max_predictions_per_seq=max_predictions_per_seq,
                         vocab_size=vocab_size)
   languages = list(meta["languages"])

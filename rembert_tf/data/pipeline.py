@@ -19,6 +19,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from absl import logging
 import numpy as np
 
+from rembert_tf import file_io
 from rembert_tf.data import corpus_reader
 from rembert_tf.data import language_sampling
 from rembert_tf.data import masking
@@ -150,7 +151,7 @@ def _run_shard(task: _ShardTask) -> dict[str, Any]:
                                       config.do_whole_word_mask)
   stats = {"tokens": 0, "examples": 0}
   path = os.path.join(config.output_dir, task.name)
-  with tfrecord_writer.AtomicFile(path) as f:
+  with file_io.AtomicFile(path) as f:
     for rows in _packed_chunks(task, vocab, stats):
       ids, input_mask = packing.to_arrays(rows, config.max_seq_length,
                                           vocab.special)
@@ -172,7 +173,7 @@ def _run_shard(task: _ShardTask) -> dict[str, Any]:
   result = {**stats, "language": task.language, "shard": task.name,
             "settings": dict(task.settings),
             "settings_fingerprint": task.fingerprint}
-  metadata.write_json_atomic(path + shards.STATS_SUFFIX, result)
+  file_io.write_json(path + shards.STATS_SUFFIX, result)
   return result
 
 
@@ -245,8 +246,8 @@ def run(config: DataPrepConfig) -> dict[str, Any]:
   with shards.exclusive(config.output_dir):
     results = _build_shards(config, tasks)
     meta = _metadata(config, vocab, tasks, results, settings, fingerprint)
-    metadata.write_json_atomic(
-        os.path.join(config.output_dir, metadata.FILENAME), meta)
+    file_io.write_json(
+        os.path.join(config.output_dir, file_io.METADATA_FILE), meta)
   return meta
 
 
@@ -306,8 +307,8 @@ def _metadata(config: DataPrepConfig, vocab: Vocab, tasks: Sequence[_ShardTask],
                           f"{', '.join(config.input_files[lang])}.")
   counts = {lang: entry["sentences"] for lang, entry in languages.items()}
   return {
-      "format": metadata.FORMAT, "format_version": metadata.FORMAT_VERSION,
-      "created_by": "create_pretraining_data.py",
+      **file_io.metadata_header(metadata.FORMAT, metadata.FORMAT_VERSION,
+                                "create_pretraining_data.py"),
       "max_seq_length": config.max_seq_length,
       "max_predictions_per_seq": config.max_predictions_per_seq,
       "dupe_factor": config.dupe_factor, "random_seed": config.random_seed,

@@ -28,9 +28,9 @@ from absl import flags
 import numpy as np
 import sentencepiece as spm
 
+from rembert_tf import file_io
 from rembert_tf.data.errors import DataPrepError
 from rembert_tf.data.input_files import resolve_input_files
-from rembert_tf.data.tfrecord_writer import AtomicFile
 
 CLS, SEP, MASK = "[CLS]", "[SEP]", "[MASK]"
 WORD_BOUNDARY = "\u2581"  # SentencePiece's "▁", marks a piece that starts a word.
@@ -141,10 +141,10 @@ def train_model(input_files: Sequence[str], model_prefix: str,
     raise DataPrepError(f"SentencePiece training of {model_prefix}.model "
                         f"failed: {e}") from e
   processor = spm.SentencePieceProcessor(model_proto=model.getvalue())
-  with AtomicFile(model_prefix + ".vocab") as f:
+  with file_io.AtomicFile(model_prefix + ".vocab") as f:
     f.write("".join(f"{processor.id_to_piece(i)}\t{processor.get_score(i):g}\n"
                     for i in range(processor.get_piece_size())).encode())
-  with AtomicFile(model_prefix + ".model") as f:
+  with file_io.AtomicFile(model_prefix + ".model") as f:
     f.write(model.getvalue())
   return model_prefix + ".model"
 

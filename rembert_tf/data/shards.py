@@ -17,9 +17,8 @@ from typing import Any, Iterator, Mapping
 
 from absl import logging
 
-from rembert_tf.data import metadata
+from rembert_tf import file_io
 from rembert_tf.data.errors import DataPrepError
-from rembert_tf.data.tfrecord_writer import TEMP_SUFFIX
 
 SHARD_SUFFIX = ".tfrecord"
 STATS_SUFFIX = ".json"
@@ -46,7 +45,7 @@ def exclusive(output_dir: str) -> Iterator[None]:
 
 def remove_incomplete(output_dir: str) -> None:
   """Deletes temporary files left by an interrupted run."""
-  for path in glob.glob(os.path.join(output_dir, "*" + TEMP_SUFFIX)):
+  for path in glob.glob(os.path.join(output_dir, "*" + file_io.TEMP_SUFFIX)):
     logging.info("Removing %s, left by an interrupted run.", path)
     os.remove(path)
 
@@ -72,7 +71,7 @@ def check_compatible(output_dir: str, expected_shards: set[str],
           f"--output_dir: {path} is not a shard of this run (other "
           f"--num_shards or --languages?); {fix}.")
   stats_files = glob.glob(os.path.join(output_dir, "*" + SHARD_SUFFIX + STATS_SUFFIX))
-  meta_path = os.path.join(output_dir, metadata.FILENAME)
+  meta_path = file_io.metadata_file(output_dir)
   for path in sorted(stats_files) + ([meta_path] if os.path.exists(meta_path) else []):
     with open(path, encoding="utf-8") as f:
       old = json.load(f)

@@ -6,20 +6,18 @@ format and the TFRecord framing (length, masked CRC-32C, data, masked CRC-32C)
 themselves with NumPy. Both formats are fixed and small; tests parse the
 output with TensorFlow, which verifies every checksum.
 
-Files are written under a temporary name and renamed when complete, so a
-crash never leaves a truncated file under the final name.
+Callers write the bytes through `file_io.AtomicFile`, so a crash never leaves a
+truncated file under the final name.
 """
 
-import os
 import struct
-from typing import BinaryIO, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), bit-reversed.
 _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
-TEMP_SUFFIX = ".incomplete"
 
 
 def _crc_table() -> np.ndarray:
@@ -123,27 +121,3 @@ def frame_records(records: Sequence[bytes]) -> bytes:
   data_crc = masked_crc32c(records).tolist()
   return b"".join(h + struct.pack("<I", hc) + r + struct.pack("<I", dc)
                   for h, hc, r, dc in zip(headers, header_crc, records, data_crc))
-
-
-class AtomicFile:
-  """A binary file that appears under `path` only once closed successfully."""
-
-  def __init__(self, path: str):
-    self.path = path
-    self.temp_path = path + TEMP_SUFFIX
-    self._file: BinaryIO | None = None
-
-  def __enter__(self) -> BinaryIO:
-    self._file = open(self.temp_path, "wb")
-    return self._file
-
-  def __exit__(self, exc_type, exc, tb) -> None:
-    assert self._file is not None
-    if exc_type is None:
-      self._file.flush()
-      os.fsync(self._file.fileno())
-      self._file.close()
-      os.replace(self.temp_path, self.path)
-    else:
-      self._file.close()
-      os.remove(self.temp_path)

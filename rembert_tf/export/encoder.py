@@ -9,6 +9,7 @@ encoders runs unchanged. Saved as a tf_keras model, as TF Hub BERT encoders are.
 
 import tf_keras
 
+from rembert_tf import file_io
 from rembert_tf import pretrained
 from rembert_tf.modeling.encoder import RemBertEncoder
 
@@ -37,5 +38,5 @@ def export_encoder(model_dir: str, output_dir: str,
   """Exports a pretrained directory's encoder (a missing pooler starts fresh)."""
   encoder = pretrained.from_pretrained(model_dir, "encoder")
   model = hub_encoder_model(encoder)
-  with pretrained.atomic_directory(output_dir, overwrite) as tmp:
+  with file_io.atomic_directory(output_dir, overwrite) as tmp:
     model.save(tmp, include_optimizer=False, save_format="tf")

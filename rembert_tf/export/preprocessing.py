@@ -16,6 +16,7 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from rembert_tf import file_io
 from rembert_tf import pretrained
 from rembert_tf.modeling.config import RemBertConfig
 
@@ -98,5 +99,5 @@ def export_preprocessing(sp_model_path: str, output_dir: str,
   length = tf.TensorSpec([], tf.int32)
   for num_segments in (1, 2):
     module.bert_pack_inputs.get_concrete_function([ragged] * num_segments, length)
-  with pretrained.atomic_directory(output_dir, overwrite) as tmp:
+  with file_io.atomic_directory(output_dir, overwrite) as tmp:
     tf.saved_model.save(module, tmp)

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any, Mapping
 
+from rembert_tf import file_io
+
 # Activations the model accepts by name. "gelu" is the exact (erf) form, as in the
 # released model; "gelu_new"/"gelu_pytorch_tanh" name the tanh approximation that
 # google-research/bert and tf-models-official call "gelu".
@@ -165,8 +167,4 @@ class RemBertConfig:
 
   def to_json_file(self, path: str | os.PathLike[str]) -> None:
     """Writes `config.json` atomically (temporary name, then rename)."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(self.to_json_string())
-    os.replace(tmp, path)
+    file_io.write_text(os.fspath(path), self.to_json_string())

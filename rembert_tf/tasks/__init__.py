@@ -1,13 +1,14 @@
 """Fine-tuning tasks in the XTREME zero-shot setting: train on English,
 evaluate on every language.
 
-Shared: the harness (`finetuning`), TFRecord input (`task_input`), exact
-evaluation (`evaluation`). Sentence-pair classification (XNLI, PAWS-X): data
-prep (`classification_data`), model (`classifier_model`), training
-(`classifier_training`), prediction files (`predictions`) and the raw-text
-SavedModel (`export`). Extractive QA in the SQuAD format (XQuAD, MLQA,
-TyDiQA-GoldP): JSON reading (`squad_data`), windows (`squad_features`), input
-(`squad_input`), model (`squad_model`), training (`squad_training`), answers
-(`squad_postprocess`), EM/F1 (`squad_metrics`) and the SavedModel
-(`squad_export`).
+Shared by every task: the harness (`harness`: configs, layer dropping, trainer,
+restore, results), TFRecord input (`inputs`), exact padded evaluation
+(`evaluation`), the task losses (`losses`), the SavedModel writer (`export`) and
+`TaskError`. One package per task, each with the same module names for the same
+jobs: `data` (reading the task's files), `features` (text -> model inputs),
+`inputs` (TFRecords -> batches), `model` (head and loss), `postprocess` (logits
+-> predictions and their files), `metrics`, `export` (SavedModels) and `run`
+(flags in, results out):
+  classification/  sentence pairs: XNLI, PAWS-X, any labelled TSV
+  squad/           extractive QA in the SQuAD format: XQuAD, MLQA, TyDiQA-GoldP
 """

@@ -7,26 +7,16 @@ twice. The scored weight is then checked against the number of examples read
 from the file.
 """
 
-import dataclasses
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from rembert_tf.tasks import task_input
+from rembert_tf.tasks import inputs as task_input
 from rembert_tf.tasks.errors import TaskError
 
 WEIGHT = "is_real_example"
-
-
-@dataclasses.dataclass(frozen=True)
-class LanguageResult:
-  """One language's scores; `probabilities` [num_examples, num_labels]."""
-  accuracy: float
-  num_examples: int
-  probabilities: np.ndarray
-  label_ids: np.ndarray
 
 
 def count_records(path: str) -> int:
@@ -121,14 +111,12 @@ def predict_exact(strategy: tf.distribute.Strategy, predict_fn: PredictFn,
 
 def padded_dataset(path: str, seq_length: int, global_batch_size: int,
                    num_examples: int,
-                   scalars: Optional[Mapping[str, int]] = None
-                   ) -> tf.data.Dataset:
+                   scalars: Mapping[str, int]) -> tf.data.Dataset:
   """A feature file's examples in order, then weight-0 padding.
 
-  `scalars` names the per-example int features and their padding values
-  (default: the classifier's `label_id`, 0); the model inputs pad with 0.
+  `scalars` names the per-example int features and their padding values;
+  the model inputs pad with 0.
   """
-  scalars = {"label_id": 0} if scalars is None else scalars
   padding = {name: tf.zeros([seq_length], tf.int32)
              for name in task_input.INPUT_NAMES}
   padding.update({name: tf.constant(value, tf.int32)
@@ -137,38 +125,3 @@ def padded_dataset(path: str, seq_length: int, global_batch_size: int,
       tf.data.TFRecordDataset(path).map(
           task_input.parse_fn(seq_length, tuple(scalars))),
       padding, num_examples, global_batch_size)
-
-
-def evaluate_file(model: tf_keras.Model, strategy: tf.distribute.Strategy,
-                  path: str, seq_length: int, global_batch_size: int,
-                  jit_compile: bool = False) -> LanguageResult:
-  """Scores every example of one TFRecord file exactly once."""
-  num_read = count_records(path)
-
-  def predict(features):
-    logits = model(features, training=False)["logits"]
-    return {"probabilities": tf.nn.softmax(logits, axis=-1),
-            "label_id": features["label_id"]}
-
-  outputs = predict_exact(
-      strategy, predict,
-      padded_dataset(path, seq_length, global_batch_size, num_read), num_read,
-      path, jit_compile)
-  probabilities, labels = outputs["probabilities"], outputs["label_id"]
-  correct = (probabilities.argmax(-1) == labels).sum()
-  return LanguageResult(accuracy=float(correct / max(num_read, 1)),
-                        num_examples=num_read, probabilities=probabilities,
-                        label_ids=labels)
-
-
-def accuracy_table(split: str, accuracy: dict[str, float],
-                   examples: dict[str, int]) -> str:
-  """One row per language, then the average over languages.
-
-  Takes plain dicts so that it also formats a saved `eval_results.json`.
-  """
-  lines = [f"{'language':>8}  {split + ' accuracy':>14}  {'examples':>8}"]
-  lines += [f"{lang:>8}  {accuracy[lang]:14.4f}  {examples[lang]:8d}"
-            for lang in accuracy]
-  lines.append(f"{'average':>8}  {float(np.mean(list(accuracy.values()))):14.4f}")
-  return "\n".join(lines)

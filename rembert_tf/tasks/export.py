@@ -1,38 +1,26 @@
-"""The fine-tuned classifier as a SavedModel that takes raw text.
+"""What every task's SavedModel export shares: the token-ids module and the writer.
 
-Signatures:
-  serving_default: `text_a`, `text_b` (string [batch]) -> `probabilities`
-    (float32 [batch, num_labels]). SentencePiece tokenization and packing run
-    inside the graph, with the packer of `rembert_tf.export.preprocessing`
-    (round-robin truncation, the same tokens as the offline longest-first
-    rule), so it gives the ids `create_classifier_data.py` writes.
-  serve_token_ids: `input_word_ids`, `input_mask`, `input_type_ids` (int32
-    [batch, seq]) -> `logits`, for callers that tokenize themselves.
-
-Loading needs `import tensorflow_text` first (it registers the SentencePiece
-op): TensorFlow loads every function of a SavedModel, so a server without the
-tensorflow-text ops cannot load this one even to use `serve_token_ids`. A
-second SavedModel, `<export_dir>_token_ids`, holds only the token-ids signature
-(also as `serving_default`) and loads anywhere. The label names, in output
-order, are in `assets.extra/labels.txt` of both.
+A SavedModel that tokenizes inside the graph needs the tensorflow-text ops to
+load at all (TensorFlow loads every function of a SavedModel), so each task
+also exports its weights behind a `serve_token_ids` signature alone
+(`TokenIdsModule`), which loads anywhere. `write_saved_model` makes a local
+export appear only when complete, with text files (labels, settings) inside it.
 """
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
+
+from rembert_tf import file_io
 
 import tensorflow as tf
 import tf_keras
 
-from rembert_tf.export import preprocessing
-from rembert_tf.pretrained import atomic_directory
-from rembert_tf.training import run_files
 
-LABELS_FILE = os.path.join("assets.extra", "labels.txt")
 TOKEN_IDS_SIGNATURE = "serve_token_ids"
 TOKEN_IDS_SUFFIX = "_token_ids"
 
 
-class _TokenIdsModule(tf.Module):
+class TokenIdsModule(tf.Module):
   """The model behind a token-ids signature; needs no tensorflow_text op."""
 
   def __init__(self, model: tf_keras.Model):
@@ -50,53 +38,6 @@ class _TokenIdsModule(tf.Module):
     return {"logits": self.model(inputs, training=False)["logits"]}
 
 
-class _ClassifierModule(_TokenIdsModule):
-  """The model plus its in-graph preprocessing."""
-
-  def __init__(self, model: tf_keras.Model, sp_model: bytes, seq_length: int,
-               special_ids: dict[str, int]):
-    super().__init__(model)
-    self.preprocessor = preprocessing.Preprocessor(
-        sp_model, seq_length, special_ids["cls"], special_ids["sep"],
-        special_ids["pad"])
-    self._seq_length = seq_length
-
-  @tf.function(input_signature=[tf.TensorSpec([None], tf.string, "text_a"),
-                                tf.TensorSpec([None], tf.string, "text_b")])
-  def serve_text(self, text_a: tf.Tensor,
-                 text_b: tf.Tensor) -> dict[str, tf.Tensor]:
-    segments = [self.preprocessor.tokenize(text_a),
-                self.preprocessor.tokenize(text_b)]
-    inputs = self.preprocessor.bert_pack_inputs(
-        segments, tf.constant(self._seq_length))
-    logits = self.model(inputs, training=False)["logits"]
-    return {"probabilities": tf.nn.softmax(logits, axis=-1)}
-
-
-def export_classifier(model: tf_keras.Model, sp_model_file: str,
-                      seq_length: int, special_ids: dict[str, int],
-                      labels: Sequence[str], export_dir: str) -> dict[str, str]:
-  """Writes both SavedModels atomically (replacing older exports).
-
-  Returns their paths: `text` (both signatures, `export_dir`) and `token_ids`
-  (`export_dir` + "_token_ids", the token-ids signature alone).
-  """
-  with tf.io.gfile.GFile(sp_model_file, "rb") as f:
-    text_module = _ClassifierModule(model, f.read(), seq_length, special_ids)
-  paths = {"text": export_dir, "token_ids": export_dir + TOKEN_IDS_SUFFIX}
-  exports = [
-      (paths["text"], text_module,
-       {"serving_default": text_module.serve_text,
-        TOKEN_IDS_SIGNATURE: text_module.serve_token_ids}),
-      (paths["token_ids"], _TokenIdsModule(model), None)]
-  for path, module, signatures in exports:
-    signatures = signatures or {"serving_default": module.serve_token_ids,
-                                TOKEN_IDS_SIGNATURE: module.serve_token_ids}
-    write_saved_model(path, module, signatures,
-                      {LABELS_FILE: "\n".join(labels) + "\n"})
-  return paths
-
-
 def write_saved_model(path: str, module: tf.Module,
                       signatures: Mapping[str, Any],
                       extra_files: Mapping[str, str]) -> None:
@@ -108,7 +49,7 @@ def write_saved_model(path: str, module: tf.Module,
   if "://" in path:
     _save(module, signatures, extra_files, path)
   else:
-    with atomic_directory(path, overwrite=True) as tmp:
+    with file_io.atomic_directory(path, overwrite=True) as tmp:
       _save(module, signatures, extra_files, tmp)
 
 
@@ -116,4 +57,4 @@ def _save(module: tf.Module, signatures: Mapping[str, Any],
           extra_files: Mapping[str, str], path: str) -> None:
   tf.saved_model.save(module, path, signatures=dict(signatures))
   for name, text in extra_files.items():
-    run_files.write_text_atomic(os.path.join(path, name), text)
+    file_io.write_text(os.path.join(path, name), text)

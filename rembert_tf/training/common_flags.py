@@ -18,6 +18,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from rembert_tf.file_io import MetadataError
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.config import ConfigError
 from rembert_tf.training import distribution
@@ -60,8 +61,8 @@ SHARED_HELP = {
 _ENUMS = {"distribution_strategy": distribution.STRATEGIES,
           "dtype": params_lib.DTYPES}
 # Errors a user can fix: one line on stderr and exit 1, no traceback.
-USER_ERRORS = (ConfigError, CheckpointMismatchError, distribution.StrategyError,
-               params_lib.TrainingParamsError)
+USER_ERRORS = (ConfigError, CheckpointMismatchError, MetadataError,
+               distribution.StrategyError, params_lib.TrainingParamsError)
 
 ParamsT = TypeVar("ParamsT")
 

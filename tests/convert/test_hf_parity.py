@@ -9,6 +9,7 @@ import tensorflow as tf
 import torch
 import transformers
 
+from rembert_tf import file_io
 from rembert_tf import pretrained
 from rembert_tf.convert import huggingface
 from rembert_tf.convert import importer
@@ -141,7 +142,7 @@ def test_export_loads_in_transformers_and_matches(tmp_path, changes):
     if "bias" in variable.name or "beta" in variable.name:
       variable.assign(tf.random.normal(variable.shape, stddev=0.1))
   ours_dir = str(tmp_path / "ours")
-  with pretrained.atomic_directory(ours_dir) as tmp:
+  with file_io.atomic_directory(ours_dir) as tmp:
     pretrained.write_model_dir(items, config, tmp)
   manifest = huggingface.export_model(ours_dir, str(tmp_path / "hf"),
                                       show_progress=False)
@@ -161,7 +162,7 @@ def test_export_loads_in_transformers_and_matches(tmp_path, changes):
 
   # The encoder-only export carries the pooler into RemBertModel.
   encoder_dir = str(tmp_path / "encoder")
-  with pretrained.atomic_directory(encoder_dir) as tmp:
+  with file_io.atomic_directory(encoder_dir) as tmp:
     pretrained.write_model_dir({"encoder": items["encoder"]}, config, tmp)
   huggingface.export_model(encoder_dir, str(tmp_path / "hf_base"),
                            show_progress=False)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import rembert_tf  # noqa: F401  Sets the TensorFlow env defaults first.
+from rembert_tf import file_io
 from rembert_tf.data import input_pipeline
 from rembert_tf.data import metadata
 from rembert_tf.data import pipeline
@@ -159,22 +160,22 @@ def test_no_languages(config):
 def test_metadata_validation_names_file_and_setting(config):
   pipeline.run(config)
   meta = metadata.read_metadata(config.output_dir)
-  metadata.validate(meta, max_seq_length=32, max_predictions_per_seq=5)
-  with pytest.raises(metadata.MetadataError, match=(
+  metadata.validate(meta, config.output_dir, max_seq_length=32, max_predictions_per_seq=5)
+  with pytest.raises(file_io.MetadataError, match=(
       rf"{config.output_dir}/metadata.json: max_seq_length is 32 in the data but "
       r"128 in training; max_predictions_per_seq is 5 in the data but 20")):
-    metadata.validate(meta, max_seq_length=128, max_predictions_per_seq=20)
-  with pytest.raises(metadata.MetadataError, match="vocab_size is"):
+    metadata.validate(meta, config.output_dir, max_seq_length=128, max_predictions_per_seq=20)
+  with pytest.raises(file_io.MetadataError, match="vocab_size is"):
     input_pipeline.make_pretraining_dataset(
         config.output_dir, batch_size=2, max_seq_length=32,
         max_predictions_per_seq=5, vocab_size=250300)
 
 
 def test_read_metadata_errors(tmp_path):
-  with pytest.raises(metadata.MetadataError, match="metadata.json not found"):
+  with pytest.raises(file_io.MetadataError, match="metadata.json not found"):
     metadata.read_metadata(str(tmp_path))
   (tmp_path / "metadata.json").write_text('{"format": "other"}')
-  with pytest.raises(metadata.MetadataError,
+  with pytest.raises(file_io.MetadataError,
                      match="not rembert_tf.mlm_pretraining_shards"):
     metadata.read_metadata(str(tmp_path))
 

@@ -5,6 +5,7 @@ import pytest
 import rembert_tf  # noqa: F401  Sets the TensorFlow env defaults first.
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.data import tfrecord_writer
 
 
@@ -42,11 +43,11 @@ def test_framing_is_byte_identical_to_tensorflow(tmp_path):
 def test_atomic_file(tmp_path):
   path = tmp_path / "out.tfrecord"
   with pytest.raises(RuntimeError):
-    with tfrecord_writer.AtomicFile(str(path)) as f:
+    with file_io.AtomicFile(str(path)) as f:
       f.write(b"partial")
       raise RuntimeError("interrupted")
   assert not list(tmp_path.iterdir())
-  with tfrecord_writer.AtomicFile(str(path)) as f:
+  with file_io.AtomicFile(str(path)) as f:
     f.write(tfrecord_writer.frame_records([b"abc"]))
     assert not path.exists()
   assert [r.numpy() for r in tf.data.TFRecordDataset(str(path))] == [b"abc"]

@@ -15,9 +15,9 @@ from rembert_tf.data import demo_corpus
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.encoder import RemBertEncoder
-from rembert_tf.tasks import classification_data
-from rembert_tf.tasks import classifier_training
-from rembert_tf.tasks import squad_training
+from rembert_tf.tasks.classification import features as classifier_features
+from rembert_tf.tasks.classification import run as classifier_training
+from rembert_tf.tasks.squad import run as squad_training
 from tests.conftest import tiny_config
 from tests.tasks import squad_fixtures
 
@@ -104,7 +104,7 @@ def task_fixture(tmp_path_factory) -> TaskFixture:
   sp_model = sentencepiece_vocab.train_model(
       texts, os.path.join(root, "spm", "tiny"), vocab_size=300, num_threads=1)
   data_dir = os.path.join(root, "xnli_data")
-  classification_data.create_classifier_data(
+  classifier_features.create_classifier_data(
       "xnli", os.path.join(corpus, "xnli"), sp_model, data_dir,
       max_seq_length=SEQ_LENGTH, languages=LANGUAGES, eval_splits=("dev",))
   config_file, checkpoint = _pretrained_encoder(

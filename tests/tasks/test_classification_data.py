@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
-from rembert_tf.tasks import classification_data
-from rembert_tf.tasks import classifier_input
+from rembert_tf.tasks.classification import data as classification_data
+from rembert_tf.tasks.classification import features as classifier_features
+from rembert_tf.tasks.classification import inputs as classifier_input
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import SEQ_LENGTH
@@ -49,14 +51,14 @@ def test_generic_tsv_without_header_is_an_error(tmp_path):
     ((10, 10), 5, (3, 2)), ((2, 10), 5, (2, 3)), ((10, 1), 5, (4, 1)),
     ((3, 2), 5, (3, 2)), ((7, 6), 9, (5, 4))])
 def test_truncation_is_longest_first(lengths, budget, kept):
-  assert classification_data.truncate_pair(*lengths, budget) == kept
+  assert classifier_features.truncate_pair(*lengths, budget) == kept
 
 
 def test_packing_layout(task_fixture):
   vocab = sentencepiece_vocab.load_vocab(task_fixture.sp_model)
   example = classification_data.Example("Anna lives in Paris.", "Anna works.",
                                         "neutral")
-  packed = classification_data.pack_examples(
+  packed = classifier_features.pack_examples(
       [example], classification_data.TASK_LABELS["xnli"], vocab, 24)
   a = vocab.processor.encode(example.text_a)
   b = vocab.processor.encode(example.text_b)
@@ -71,7 +73,7 @@ def test_packing_layout(task_fixture):
 
 
 def test_tfrecords_and_metadata_match_the_tsv(task_fixture):
-  meta = classification_data.read_metadata(task_fixture.data_dir)
+  meta = classifier_features.read_metadata(task_fixture.data_dir)
   assert meta["labels"] == ["contradiction", "entailment", "neutral"]
   assert meta["max_seq_length"] == SEQ_LENGTH
   assert sorted(meta["files"]["dev"]) == sorted(LANGUAGES)
@@ -80,7 +82,7 @@ def test_tfrecords_and_metadata_match_the_tsv(task_fixture):
   assert meta["sentencepiece"]["sha256"] == vocab.sha256
   path = os.path.join(task_fixture.corpus, "xnli", "dev-hi.tsv")
   examples = classification_data.read_examples("xnli", path, meta["labels"])
-  expected = classification_data.pack_examples(examples, meta["labels"],
+  expected = classifier_features.pack_examples(examples, meta["labels"],
                                                vocab, SEQ_LENGTH)
   records = tf.data.TFRecordDataset(
       os.path.join(task_fixture.data_dir, "dev-hi.tfrecord")).map(
@@ -94,7 +96,7 @@ def test_tfrecords_and_metadata_match_the_tsv(task_fixture):
 
 
 def _prep(task_fixture, data_dir: str, output_dir: str, **kwargs):
-  return classification_data.create_classifier_data(
+  return classifier_features.create_classifier_data(
       "xnli", data_dir, task_fixture.sp_model, output_dir, max_seq_length=16,
       eval_splits=("dev",), **kwargs)
 
@@ -119,13 +121,13 @@ def test_missing_language_file_writes_nothing(task_fixture, tmp_path):
 
 
 def test_validate_names_the_mismatch(task_fixture):
-  meta = classification_data.read_metadata(task_fixture.data_dir)
+  meta = classifier_features.read_metadata(task_fixture.data_dir)
   vocab = meta["sentencepiece"]
-  with pytest.raises(TaskError, match=r"max_seq_length is 32 in the data but "
+  with pytest.raises(file_io.MetadataError, match=r"max_seq_length is 32 in the data but "
                      r"64 here"):
-    classification_data.validate(
+    classifier_features.validate(
         meta, task_fixture.data_dir, max_seq_length=64,
         vocab_size=vocab["vocab_size"],
         special_ids={k: vocab["special_ids"][k] for k in ("cls", "sep", "pad")})
   with open(os.path.join(task_fixture.data_dir, "metadata.json")) as f:
-    assert json.load(f)["format"] == classification_data.FORMAT
+    assert json.load(f)["format"] == classifier_features.FORMAT

@@ -9,9 +9,10 @@ import tensorflow as tf
 
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.modeling.config import RemBertConfig
-from rembert_tf.tasks import classification_data
-from rembert_tf.tasks import classifier_model
-from rembert_tf.tasks import export
+from rembert_tf.tasks.classification import data as classification_data
+from rembert_tf.tasks.classification import features as classifier_features
+from rembert_tf.tasks.classification import model as classifier_model
+from rembert_tf.tasks.classification import export
 
 LABELS = classification_data.TASK_LABELS["xnli"]
 LONG = "Sehr lange Sätze über Hà Nội und दिल्ली, 很长的句子。 " * 6
@@ -43,7 +44,7 @@ np.save(sys.argv[5], np.stack([logits, np.log(probabilities)]))
 def _packed(sp_model: str, seq_length: int):
   vocab = sentencepiece_vocab.load_vocab(sp_model)
   examples = [classification_data.Example(a, b, "neutral") for a, b in PAIRS]
-  return vocab, classification_data.pack_examples(examples, LABELS, vocab,
+  return vocab, classifier_features.pack_examples(examples, LABELS, vocab,
                                                   seq_length)
 
 

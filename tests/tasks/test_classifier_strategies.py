@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rembert_tf.tasks import classifier_training
+from rembert_tf.tasks.classification import run as classifier_training
 from tests.conftest import loopback_tf_configs
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}

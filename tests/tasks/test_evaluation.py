@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from rembert_tf.tasks import classifier_input
 from rembert_tf.tasks import evaluation
+from rembert_tf.tasks.classification import inputs as classifier_input
+from rembert_tf.tasks.classification import metrics as classifier_metrics
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import SEQ_LENGTH
 
@@ -35,7 +36,7 @@ def _rows(path: str) -> dict[str, np.ndarray]:
 
 def test_padding_fills_the_last_batch_with_weight_zero(task_fixture):
   path = os.path.join(task_fixture.data_dir, "dev-de.tfrecord")
-  batches = list(evaluation.padded_dataset(path, SEQ_LENGTH, 4, 10))
+  batches = list(classifier_input.padded_dataset(path, SEQ_LENGTH, 4, 10))
   assert [b["input_word_ids"].shape.as_list() for b in batches] == [
       [4, SEQ_LENGTH]] * 3
   weights = np.concatenate([b[evaluation.WEIGHT].numpy() for b in batches])
@@ -48,7 +49,7 @@ def test_accuracy_counts_each_real_example_once(task_fixture):
   path = os.path.join(task_fixture.data_dir, "dev-zh.tfrecord")
   rows = _rows(path)
   expected = float(np.mean(rows["input_word_ids"].sum(1) % 2 == 0))
-  result = evaluation.evaluate_file(
+  result = classifier_metrics.evaluate_file(
       _ParityModel(), tf.distribute.OneDeviceStrategy("/cpu:0"), path,
       SEQ_LENGTH, global_batch_size=4)
   assert result.num_examples == 10
@@ -62,13 +63,13 @@ def test_a_count_mismatch_is_an_error(task_fixture, monkeypatch):
   path = os.path.join(task_fixture.data_dir, "dev-en.tfrecord")
   monkeypatch.setattr(evaluation, "count_records", lambda _: 9)
   with pytest.raises(TaskError, match="scored 10 examples but read 9"):
-    evaluation.evaluate_file(_ParityModel(),
+    classifier_metrics.evaluate_file(_ParityModel(),
                              tf.distribute.OneDeviceStrategy("/cpu:0"), path,
                              SEQ_LENGTH, global_batch_size=4)
 
 
 def test_table_lists_languages_and_average():
-  table = evaluation.accuracy_table("dev", {"en": 0.9, "de": 0.5},
+  table = classifier_metrics.accuracy_table("dev", {"en": 0.9, "de": 0.5},
                                     {"en": 10, "de": 12})
   lines = table.splitlines()
   assert lines[1].split() == ["en", "0.9000", "10"]
@@ -83,11 +84,11 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(
     cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from rembert_tf.tasks import evaluation
+from rembert_tf.tasks.classification import metrics as classifier_metrics
 from tests.tasks.test_evaluation import _ParityModel
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2
-result = evaluation.evaluate_file(_ParityModel(), strategy, sys.argv[1], 32, 4)
+result = classifier_metrics.evaluate_file(_ParityModel(), strategy, sys.argv[1], 32, 4)
 np.save(sys.argv[2], result.probabilities)
 print(result.accuracy, result.num_examples)
 """
@@ -96,7 +97,7 @@ print(result.accuracy, result.num_examples)
 def test_two_replicas_score_the_same_examples_in_order(task_fixture, tmp_path,
                                                       repo_root):
   path = os.path.join(task_fixture.data_dir, "dev-hi.tfrecord")
-  one = evaluation.evaluate_file(_ParityModel(),
+  one = classifier_metrics.evaluate_file(_ParityModel(),
                                  tf.distribute.OneDeviceStrategy("/cpu:0"),
                                  path, SEQ_LENGTH, global_batch_size=4)
   out = str(tmp_path / "two.npy")

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from rembert_tf.tasks import classifier_training
-from rembert_tf.tasks import squad_training
+from rembert_tf.tasks.classification import run as classifier_training
+from rembert_tf.tasks.squad import run as squad_training
 
 # Table 10 (all models but RemBERT; the middle of each rate range) and Table 15.
 EXPECTED = {

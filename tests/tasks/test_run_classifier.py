@@ -13,7 +13,7 @@ import tensorflow as tf
 from rembert_tf.modeling import param_count
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.config import RemBertConfig
-from rembert_tf.tasks import classifier_training
+from rembert_tf.tasks.classification import run as classifier_training
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import assert_bottom_layers_fine_tuned

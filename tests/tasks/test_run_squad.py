@@ -13,11 +13,11 @@ import tensorflow as tf
 from rembert_tf.modeling import param_count
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.config import RemBertConfig
-from rembert_tf.modeling.losses import span_sums
+from rembert_tf.tasks.losses import span_sums
 from rembert_tf.tasks import evaluation
-from rembert_tf.tasks import squad_data
-from rembert_tf.tasks import squad_metrics
-from rembert_tf.tasks import squad_training
+from rembert_tf.tasks.squad import data as squad_data
+from rembert_tf.tasks.squad import metrics as squad_metrics
+from rembert_tf.tasks.squad import run as squad_training
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import assert_bottom_layers_fine_tuned

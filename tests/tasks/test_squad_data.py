@@ -1,4 +1,4 @@
-"""Tests for rembert_tf.tasks.squad_data: reading and checking SQuAD JSON."""
+"""Tests for rembert_tf.tasks.squad.data: reading and checking SQuAD JSON."""
 
 import copy
 import json
@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rembert_tf.data import demo_corpus
-from rembert_tf.tasks import squad_data
+from rembert_tf.tasks.squad import data as squad_data
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
 

@@ -9,11 +9,11 @@ import numpy as np
 import tensorflow as tf
 
 from rembert_tf.modeling.config import RemBertConfig
-from rembert_tf.tasks import squad_data
-from rembert_tf.tasks import squad_export
-from rembert_tf.tasks import squad_features
-from rembert_tf.tasks import squad_model
-from rembert_tf.tasks import squad_postprocess
+from rembert_tf.tasks.squad import data as squad_data
+from rembert_tf.tasks.squad import export as squad_export
+from rembert_tf.tasks.squad import features as squad_features
+from rembert_tf.tasks.squad import model as squad_model
+from rembert_tf.tasks.squad import postprocess as squad_postprocess
 from tests.tasks.conftest import SQUAD_DOC_STRIDE
 from tests.tasks.conftest import SQUAD_QUERY_LENGTH
 from tests.tasks.conftest import SQUAD_SEQ_LENGTH

@@ -1,4 +1,4 @@
-"""Tests for rembert_tf.tasks.squad_features: windows, labels, offsets."""
+"""Tests for rembert_tf.tasks.squad.features: windows, labels, offsets."""
 
 import json
 import os
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.data import demo_corpus
-from rembert_tf.tasks import squad_data
-from rembert_tf.tasks import squad_features
+from rembert_tf.tasks.squad import data as squad_data
+from rembert_tf.tasks.squad import features as squad_features
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
 
@@ -387,7 +388,7 @@ def test_validate_names_the_mismatch(squad, tmp_path):
   squad_features.validate_features(
       prepared.metadata, prepared.directory, max_seq_length=48,
       vocab_size=squad.vocab.vocab_size, special_ids=special, is_training=False)
-  with pytest.raises(TaskError) as error:
+  with pytest.raises(file_io.MetadataError) as error:
     squad_features.validate_features(
         prepared.metadata, prepared.directory, max_seq_length=384,
         vocab_size=squad.vocab.vocab_size + 1,

@@ -1,4 +1,4 @@
-"""Tests for rembert_tf.tasks.squad_metrics on hand-computed cases."""
+"""Tests for rembert_tf.tasks.squad.metrics on hand-computed cases."""
 
 import json
 import logging
@@ -8,7 +8,7 @@ import pytest
 import rembert_tf  # noqa: F401  Sets the TensorFlow env defaults first.
 from official.nlp.tools import squad_evaluate_v1_1
 from official.nlp.tools import squad_evaluate_v2_0
-from rembert_tf.tasks import squad_metrics
+from rembert_tf.tasks.squad import metrics as squad_metrics
 from rembert_tf.tasks.errors import TaskError
 
 normalize = squad_metrics.normalize_answer

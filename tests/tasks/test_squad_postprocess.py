@@ -1,4 +1,4 @@
-"""Tests for rembert_tf.tasks.squad_postprocess on hand-made logits."""
+"""Tests for rembert_tf.tasks.squad.postprocess on hand-made logits."""
 
 import json
 import os
@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from rembert_tf.data import demo_corpus
-from rembert_tf.tasks import squad_data
-from rembert_tf.tasks import squad_features
-from rembert_tf.tasks import squad_metrics
-from rembert_tf.tasks import squad_postprocess
+from rembert_tf.tasks.squad import data as squad_data
+from rembert_tf.tasks.squad import features as squad_features
+from rembert_tf.tasks.squad import metrics as squad_metrics
+from rembert_tf.tasks.squad import postprocess as squad_postprocess
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
 

@@ -23,7 +23,7 @@ _MIRRORED_VS_ONE = textwrap.dedent("""
     import dataclasses
     from rembert_tf.configs import load_config
     from rembert_tf.training import distribution
-    from rembert_tf.training import pretraining
+    from rembert_tf.pretraining import run as pretraining
     from rembert_tf.training.input_feed import InputFeed
     from rembert_tf.data import input_pipeline
     params = pretraining.PretrainingParams(

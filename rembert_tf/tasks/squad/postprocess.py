@@ -27,9 +27,9 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from rembert_tf import file_io
 from rembert_tf.tasks.errors import TaskError
-from rembert_tf.tasks.squad_features import EvalFeatures
-from rembert_tf.training.run_files import write_text_atomic
+from rembert_tf.tasks.squad.features import EvalFeatures
 
 PREDICTIONS_FILE = "predictions.json"
 NBEST_FILE = "nbest_predictions.json"
@@ -179,5 +179,5 @@ def write_prediction_files(directory: str,
   paths = {}
   for name, text in texts.items():
     paths[name] = os.path.join(directory, name)
-    write_text_atomic(paths[name], text)
+    file_io.write_text(paths[name], text)
   return paths

@@ -2,9 +2,10 @@
 
 from typing import Sequence
 
+from rembert_tf import file_io
+
 import numpy as np
 
-from rembert_tf.training.run_files import write_text_atomic
 
 
 def write_predictions(path: str, labels: Sequence[str],
@@ -16,4 +17,4 @@ def write_predictions(path: str, labels: Sequence[str],
   for i, (p, gold) in enumerate(zip(probabilities, label_ids)):
     rows.append("\t".join([str(i), labels[gold], labels[int(np.argmax(p))]] +
                           [f"{x:.6f}" for x in p]))
-  write_text_atomic(path, "\n".join(rows) + "\n")
+  file_io.write_text(path, "\n".join(rows) + "\n")

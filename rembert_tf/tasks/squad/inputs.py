@@ -4,7 +4,7 @@ for exact prediction."""
 import tensorflow as tf
 
 from rembert_tf.tasks import evaluation
-from rembert_tf.tasks import task_input
+from rembert_tf.tasks import inputs as task_input
 
 TRAIN_LABELS = ("start_positions", "end_positions")
 UNIQUE_ID = "unique_id"

@@ -14,13 +14,13 @@ from typing import Any, Callable, Optional
 from absl import logging
 import tf_keras
 
+from rembert_tf import file_io
 from rembert_tf.configs import load_config
 from rembert_tf.modeling import checkpoints
 from rembert_tf.modeling import param_count
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training import distribution
-from rembert_tf.training import run_files
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.params import check_finetuning_params
 from rembert_tf.training.train_step import LossFn
@@ -120,8 +120,8 @@ def finish(trainer: Trainer, config: RemBertConfig, results_file: str,
   """The chief writes the fine-tuned model's config beside its checkpoints
   and the results; every worker then drops its private checkpoints."""
   if trainer.is_chief:
-    run_files.write_json(
+    file_io.write_json(
         os.path.join(trainer.params.model_dir, "config.json"),
         config.to_dict())
-    run_files.write_json(results_file, results)
+    file_io.write_json(results_file, results)
   trainer.close()

@@ -17,14 +17,15 @@ from typing import Any, Sequence
 from absl import logging
 import tensorflow as tf
 
-from rembert_tf.tasks import classification_data
-from rembert_tf.tasks import classifier_input
-from rembert_tf.tasks import classifier_model
-from rembert_tf.tasks import evaluation
-from rembert_tf.tasks import export
-from rembert_tf.tasks import finetuning
-from rembert_tf.tasks import predictions
-from rembert_tf.tasks import task_input
+from rembert_tf.tasks.classification import data as classification_data
+from rembert_tf.tasks.classification import features as classifier_features
+from rembert_tf.tasks.classification import inputs as classifier_input
+from rembert_tf.tasks.classification import metrics as classifier_metrics
+from rembert_tf.tasks.classification import model as classifier_model
+from rembert_tf.tasks.classification import export as classifier_export
+from rembert_tf.tasks import harness
+from rembert_tf.tasks.classification import postprocess as predictions
+from rembert_tf.tasks import inputs as task_input
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.trainer import Trainer
@@ -63,7 +64,7 @@ def _evaluate(trainer: Trainer, params: ClassifierParams,
   for split in params.eval_splits:
     per_language = {}
     for lang, info in meta["files"][split].items():
-      per_language[lang] = evaluation.evaluate_file(
+      per_language[lang] = classifier_metrics.evaluate_file(
           trainer.model, trainer.strategy,
           os.path.join(params.data_dir, info["file"]), params.max_seq_length,
           params.eval_batch_size, params.jit_compile)
@@ -80,7 +81,7 @@ def _evaluate(trainer: Trainer, params: ClassifierParams,
     examples = {lang: r.num_examples for lang, r in per_language.items()}
     logging.info("zero-shot %s accuracy (%s, trained on English):\n%s", split,
                  meta["task"],
-                 evaluation.accuracy_table(split, accuracies, examples))
+                 classifier_metrics.accuracy_table(split, accuracies, examples))
     results[split] = {"accuracy": accuracies, "examples": examples,
                       "average": sum(accuracies.values()) / len(accuracies)}
   return results
@@ -91,9 +92,9 @@ def run_classifier(params: ClassifierParams) -> dict[str, Any]:
 
   The results are also written to `model_dir/eval_results.json`.
   """
-  pretraining_config, config = finetuning.load_configs(params)
-  meta = classification_data.read_metadata(params.data_dir)
-  classification_data.validate(
+  pretraining_config, config = harness.load_configs(params)
+  meta = classifier_features.read_metadata(params.data_dir)
+  classifier_features.validate(
       meta, params.data_dir, max_seq_length=params.max_seq_length,
       vocab_size=pretraining_config.vocab_size,
       special_ids={"cls": pretraining_config.bos_token_id,
@@ -103,17 +104,17 @@ def run_classifier(params: ClassifierParams) -> dict[str, Any]:
   num_labels = len(meta["labels"])
   (train_lang, train_info), = meta["files"][
       classification_data.TRAIN_SPLIT].items()
-  num_train_steps = finetuning.num_train_steps(params, train_info["examples"])
-  trainer = finetuning.build_trainer(
+  num_train_steps = harness.num_train_steps(params, train_info["examples"])
+  trainer = harness.build_trainer(
       params,
       lambda: classifier_model.build_classifier(config, num_labels,
                                                 params.max_seq_length),
       classifier_model.classifier_loss, num_train_steps,
       accuracy_name="train_accuracy")
-  counts = finetuning.log_parameter_counts(
+  counts = harness.log_parameter_counts(
       pretraining_config, config,
       classifier_model.head_params(config, num_labels), pooler=True)
-  finetuning.initialize(trainer, params)
+  harness.initialize(trainer, params)
   logging.info("%s: %d train examples (%s), %d steps of %d, %s replicas",
                meta["task"], train_info["examples"], train_lang,
                num_train_steps, params.train_batch_size,
@@ -130,11 +131,11 @@ def run_classifier(params: ClassifierParams) -> dict[str, Any]:
   if params.do_eval:
     results["eval"] = _evaluate(trainer, params, meta)
   if params.do_export and trainer.is_chief:
-    results["saved_model"] = export.export_classifier(
+    results["saved_model"] = classifier_export.export_classifier(
         trainer.model,
         os.path.join(params.data_dir, meta["sentencepiece"]["model_file"]),
         params.max_seq_length, meta["sentencepiece"]["special_ids"],
         meta["labels"], os.path.join(params.model_dir, EXPORT_DIR))
-  finetuning.finish(trainer, config, os.path.join(params.model_dir,
+  harness.finish(trainer, config, os.path.join(params.model_dir,
                                                  RESULTS_FILE), results)
   return results

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from absl import logging
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.configs import load_config
 from rembert_tf.data import input_pipeline
 from rembert_tf.data import metadata as metadata_lib
@@ -25,7 +26,6 @@ from rembert_tf.modeling.losses import LossSums
 from rembert_tf.modeling.losses import masked_lm_sums
 from rembert_tf.modeling.pretrainer import RemBertPretrainer
 from rembert_tf.training import params as params_lib
-from rembert_tf.training import run_files
 from rembert_tf.training.trainer import Trainer
 
 METRICS_FILE = "metrics.json"
@@ -85,11 +85,11 @@ def _check_data(params: PretrainingParams, input_dir: str, flag: str,
                 vocab_size: int) -> None:
   """Fails before training when the data was prepared with other settings."""
   try:
-    metadata_lib.validate(metadata_lib.read_metadata(input_dir),
+    metadata_lib.validate(metadata_lib.read_metadata(input_dir), input_dir,
                           max_seq_length=params.max_seq_length,
                           max_predictions_per_seq=params.max_predictions_per_seq,
                           vocab_size=vocab_size)
-  except metadata_lib.MetadataError as e:
+  except file_io.MetadataError as e:
     raise PretrainingError(f"--{flag}: {e}") from None
 
 
@@ -189,6 +189,6 @@ def run_pretraining(params: PretrainingParams) -> dict[str, Any]:
     config.to_json_file(os.path.join(params.model_dir, "config.json"))
     results["encoder_checkpoint"] = encoder_prefix
     results["checkpoint"] = tf.train.latest_checkpoint(params.model_dir)
-    run_files.write_json(os.path.join(params.model_dir, METRICS_FILE), results)
+    file_io.write_json(os.path.join(params.model_dir, METRICS_FILE), results)
   trainer.close()
   return results

@@ -34,18 +34,19 @@ from typing import Any, Optional, Sequence
 
 from absl import logging
 
+from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.data.errors import DataPrepError
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.tasks import evaluation
-from rembert_tf.tasks import finetuning
-from rembert_tf.tasks import squad_export
-from rembert_tf.tasks import squad_features
-from rembert_tf.tasks import squad_input
-from rembert_tf.tasks import squad_metrics
-from rembert_tf.tasks import squad_model
-from rembert_tf.tasks import squad_postprocess
-from rembert_tf.tasks import task_input
+from rembert_tf.tasks import harness
+from rembert_tf.tasks.squad import export as squad_export
+from rembert_tf.tasks.squad import features as squad_features
+from rembert_tf.tasks.squad import inputs as squad_input
+from rembert_tf.tasks.squad import metrics as squad_metrics
+from rembert_tf.tasks.squad import model as squad_model
+from rembert_tf.tasks.squad import postprocess as squad_postprocess
+from rembert_tf.tasks import inputs as task_input
 from rembert_tf.tasks.errors import TaskError
 from rembert_tf.training.params import FinetuningParams
 from rembert_tf.training.params import check_positive
@@ -205,7 +206,7 @@ def _check_feature_cache(jobs: list[tuple[str, bool, str]],
     key = squad_features.cache_key(json_path, vocab, settings, is_training)
     try:
       meta = squad_features.read_features_metadata(directory)
-    except TaskError:
+    except file_io.MetadataError:
       meta = {}
     if meta.get("cache_key") == key:
       continue
@@ -315,7 +316,7 @@ def _data_counts(features: squad_features.PreparedFeatures) -> dict[str, Any]:
 def run_squad(params: SquadParams) -> dict[str, Any]:
   """Trains (or resumes), predicts and scores every language, exports;
   returns the results, also written to `model_dir/eval_results.json`."""
-  pretraining_config, config = finetuning.load_configs(params)
+  pretraining_config, config = harness.load_configs(params)
   _check_params(params)
   vocab = load_vocab(params, pretraining_config)
   files = predict_files(params) if params.do_eval else {}
@@ -330,17 +331,17 @@ def run_squad(params: SquadParams) -> dict[str, Any]:
   prepared = _prepare(params, vocab, pretraining_config, jobs)
   evals = dict(zip(files, prepared))
   train = prepared[len(files)] if params.do_train else None
-  num_train_steps = (finetuning.num_train_steps(params, train.num_features)
+  num_train_steps = (harness.num_train_steps(params, train.num_features)
                      if train else 1)
-  trainer = finetuning.build_trainer(
+  trainer = harness.build_trainer(
       params,
       lambda: squad_model.build_span_labeler(config, params.max_seq_length),
       squad_model.span_loss, num_train_steps,
       accuracy_name="train_span_accuracy")
-  counts = finetuning.log_parameter_counts(
+  counts = harness.log_parameter_counts(
       pretraining_config, config, squad_model.head_params(config),
       pooler=False)
-  finetuning.initialize(trainer, params)
+  harness.initialize(trainer, params)
   results: dict[str, Any] = {
       "task": "squad", "parameters": counts,
       "data": {"train": _data_counts(train) if train else None,
@@ -362,6 +363,6 @@ def run_squad(params: SquadParams) -> dict[str, Any]:
     results["saved_model"] = squad_export.export_span_labeler(
         trainer.model, vocab, params.answer_settings(),
         os.path.join(params.model_dir, EXPORT_DIR))
-  finetuning.finish(trainer, config, os.path.join(params.model_dir,
+  harness.finish(trainer, config, os.path.join(params.model_dir,
                                                  RESULTS_FILE), results)
   return results

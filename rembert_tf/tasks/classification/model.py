@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.losses import LossSums
-from rembert_tf.modeling.losses import classification_sums
+from rembert_tf.tasks.losses import classification_sums
 from rembert_tf.modeling.task_models import RemBertClassifier
 
 

@@ -42,16 +42,14 @@ from absl import logging
 import numpy as np
 from sentencepiece import sentencepiece_pb2
 
+from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.data import tfrecord_writer
-from rembert_tf.data.metadata import write_json_atomic
-from rembert_tf.pretrained import atomic_directory
-from rembert_tf.tasks import squad_data
+from rembert_tf.tasks.squad import data as squad_data
 from rembert_tf.tasks.errors import TaskError
 
 FORMAT = "rembert_tf.squad_features"
 FORMAT_VERSION = 1
-METADATA_FILE = "metadata.json"
 TFRECORD_FILE = "features.tfrecord"
 EXAMPLES_FILE = "examples.json"
 WINDOWS_FILE = "windows.npz"
@@ -369,12 +367,12 @@ def _write_eval_files(directory: str,
                       windows: Mapping[str, np.ndarray]) -> None:
   contexts = list(dict.fromkeys(e.context for e in examples))
   context_index = {c: i for i, c in enumerate(contexts)}
-  write_json_atomic(os.path.join(directory, EXAMPLES_FILE), {
+  file_io.write_json(os.path.join(directory, EXAMPLES_FILE), {
       "contexts": contexts,
       "examples": [{"id": e.qas_id, "context": context_index[e.context],
                     "answers": [a.text for a in e.answers],
                     "is_impossible": e.is_impossible} for e in examples]})
-  with tfrecord_writer.AtomicFile(os.path.join(directory, WINDOWS_FILE)) as f:
+  with file_io.AtomicFile(os.path.join(directory, WINDOWS_FILE)) as f:
     np.savez(f, **windows)
 
 
@@ -436,17 +434,9 @@ def cache_key(json_path: str, vocab: sentencepiece_vocab.Vocab,
 
 def read_features_metadata(directory: str) -> dict[str, Any]:
   """Reads and format-checks `<directory>/metadata.json`."""
-  path = os.path.join(directory, METADATA_FILE)
-  try:
-    with open(path, encoding="utf-8") as f:
-      meta = json.load(f)
-  except (OSError, json.JSONDecodeError) as e:
-    raise TaskError(f"{path}: not readable ({e}); point the data path at a "
-                    "directory written by prepare_squad_features") from None
-  if (meta.get("format"), meta.get("format_version")) != (FORMAT,
-                                                          FORMAT_VERSION):
-    raise TaskError(f"{path}: not {FORMAT} version {FORMAT_VERSION} metadata")
-  return meta
+  return file_io.read_metadata(directory, FORMAT, FORMAT_VERSION,
+                               written_by="a directory written by "
+                               "prepare_squad_features")
 
 
 def _reusable(directory: str, key: str, overwrite: bool
@@ -456,7 +446,7 @@ def _reusable(directory: str, key: str, overwrite: bool
     return None
   try:
     meta = read_features_metadata(directory)
-  except TaskError:
+  except file_io.MetadataError:
     meta = {}
   files = meta.get("files", {}).values()
   if meta.get("cache_key") == key and all(
@@ -500,8 +490,8 @@ def prepare_squad_features(json_path: str, vocab: sentencepiece_vocab.Vocab,
   windows: dict[str, list[np.ndarray]] = {}
   num_features = 0
   files = {"tfrecord": TFRECORD_FILE}
-  with atomic_directory(directory, overwrite=True) as tmp:
-    with tfrecord_writer.AtomicFile(os.path.join(tmp, TFRECORD_FILE)) as f:
+  with file_io.atomic_directory(directory, overwrite=True) as tmp:
+    with file_io.AtomicFile(os.path.join(tmp, TFRECORD_FILE)) as f:
       for first in range(0, len(examples), chunk_size):
         chunk = build_features(examples[first:first + chunk_size], vocab,
                                settings, is_training)
@@ -519,8 +509,9 @@ def prepare_squad_features(json_path: str, vocab: sentencepiece_vocab.Vocab,
                         {k: np.concatenate(v) for k, v in windows.items()})
       files.update(examples=EXAMPLES_FILE, windows=WINDOWS_FILE)
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "created_by": "rembert_tf.tasks.squad_features", "cache_key": key,
+        **file_io.metadata_header(FORMAT, FORMAT_VERSION,
+                                  "rembert_tf.tasks.squad.features"),
+        "cache_key": key,
         "is_training": is_training,
         "source": {"file": os.path.abspath(json_path),
                    "sha256": sentencepiece_vocab.file_sha256(json_path)},
@@ -534,7 +525,7 @@ def prepare_squad_features(json_path: str, vocab: sentencepiece_vocab.Vocab,
         "counts": {"questions_read": read.num_questions,
                    "examples": len(examples), "features": num_features,
                    "skipped": read.skipped, **stats.as_dict()}}
-    write_json_atomic(os.path.join(tmp, METADATA_FILE), meta)
+    file_io.write_json(os.path.join(tmp, file_io.METADATA_FILE), meta)
   skipped = {k: v for k, v in read.skipped.items() if v}
   logging.info("%s: %d questions -> %d examples, %d features%s", json_path,
                read.num_questions, len(examples), num_features,
@@ -559,9 +550,6 @@ def validate_features(meta: Mapping[str, Any], directory: str, *,
              for name, value in special_ids.items()]
   if is_training is not None:
     checks.append(("is_training", meta["is_training"], is_training))
-  problems = [f"{name} is {have} in the data but {want} here"
-              for name, have, want in checks if have != want]
-  if problems:
-    raise TaskError(
-        f"{os.path.join(directory, METADATA_FILE)}: " + "; ".join(problems) +
-        ". Prepare the features again with matching settings.")
+  file_io.check_matches(
+      directory, checks,
+      "Prepare the features again with matching settings.")

@@ -1,0 +1,1 @@
+"""Sentence-pair classification (XNLI, PAWS-X, a labelled TSV), zero-shot."""

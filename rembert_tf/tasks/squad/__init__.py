@@ -1,0 +1,1 @@
+"""Extractive QA in the SQuAD format (XQuAD, MLQA, TyDiQA-GoldP), zero-shot."""
