@@ -10,7 +10,8 @@ input_type_ids, masked_lm_positions, masked_lm_ids and masked_lm_weights, and
 counts and alpha-smoothed sampling weights) that training checks first.
 
 Runs on all cores, streams the text, is deterministic for a seed, and can be
-restarted: finished shards are skipped.
+restarted: finished shards are skipped, so a run that was killed or stopped by
+a full disk (the error names the finished shards) resumes.
 
 Demo (generates the embedded corpus and trains its SentencePiece model when
 missing, then writes the shards):

@@ -35,7 +35,7 @@ def write_original_layout(config_name: str, prefix: str,
   import numpy as np
   import tensorflow as tf
 
-  from rembert_tf import pretrained
+  from rembert_tf import model_folder
   from rembert_tf.configs import load_config
   from rembert_tf.convert import importer
   from rembert_tf.convert import name_map
@@ -43,7 +43,7 @@ def write_original_layout(config_name: str, prefix: str,
   # pylint: enable=g-import-not-at-top
   config = load_config(config_name)
   with tf.variable_creator_scope(importer.uninitialized_variables):
-    items = pretrained.build_items(config, pooler=True, masked_lm=True)
+    items = model_folder.build_items(config, pooler=True, masked_lm=True)
   shapes = {k: r.deref().shape.as_list()
             for r, k in variable_keys(**items).items()}
   rng = np.random.default_rng(0)

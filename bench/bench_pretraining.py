@@ -49,6 +49,12 @@ CONFIGS = {
                  num_hidden_layers=12, num_attention_heads=12,
                  intermediate_size=3072, output_embedding_size=768,
                  seq_length=128, batch_size=8, masked=20),
+    # The base model as flags/base_pretraining.flags trains it, one GPU's share.
+    "base_512": dict(vocab_size=120000, input_embedding_size=128,
+                     hidden_size=768, num_hidden_layers=12,
+                     num_attention_heads=12, intermediate_size=3072,
+                     output_embedding_size=768, seq_length=512, batch_size=32,
+                     masked=80),
 }
 # (implementation, mode, oneDNN) jobs per config. Ours with oneDNN off too,
 # to show the default's effect; the peers in their fastest settings.
@@ -60,6 +66,8 @@ JOBS = [("ours", "train", True), ("ours", "train", False),
         ("hf_masked", "train", None), ("hf_stock", "train", None),
         ("hf_stock", "infer", None)]
 FLOP_MATCHED_PEERS = ("tfm", "hf_masked")
+# The GPU suite: both in bfloat16 (float32 weights), masked positions only.
+GPU_JOBS = [("ours", "train_xla_bf16", None), ("hf_masked", "train_bf16", None)]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -74,7 +82,7 @@ def matmul_flops(c: dict, head_positions: int, train: bool) -> float:
   return (6 if train else 2) * c["batch_size"] * per_sequence
 
 
-def _batch(c: dict, seed: int = 0) -> dict[str, Any]:
+def make_batch(c: dict, seed: int = 0) -> dict[str, Any]:
   import numpy as np  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(seed)
   b, s, p = c["batch_size"], c["seq_length"], c["masked"]
@@ -88,21 +96,23 @@ def _batch(c: dict, seed: int = 0) -> dict[str, Any]:
           "masked_lm_weights": np.ones((b, p), np.float32)}
 
 
-def _model_config(c: dict) -> dict:
+def model_config(c: dict) -> dict:
   keys = ("vocab_size", "input_embedding_size", "hidden_size",
           "num_hidden_layers", "num_attention_heads", "intermediate_size",
           "output_embedding_size")
   return {k: c[k] for k in keys}
 
 
-def _ours(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
-  """Our trainer's step (or encoder) and its trace count."""
+def ours_step(mode: str, c: dict, **params) -> tuple[Callable[[], Any],
+                                                   Callable[[], int]]:
+  """Our trainer's step (or encoder) and its trace count; `params` are
+  PretrainingParams fields (dtype, accumulation, recomputation)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from rembert_tf.modeling.config import RemBertConfig  # pylint: disable=g-import-not-at-top
   from rembert_tf.modeling.encoder import RemBertEncoder  # pylint: disable=g-import-not-at-top
   from rembert_tf.pretraining import run as pretraining  # pylint: disable=g-import-not-at-top
-  batch = {k: tf.constant(v) for k, v in _batch(c).items()}
-  config = RemBertConfig(**_model_config(c))
+  batch = {k: tf.constant(v) for k, v in make_batch(c).items()}
+  config = RemBertConfig(**model_config(c))
   if mode.startswith("infer"):  # The encoder alone, as a server loads it.
     encoder = RemBertEncoder(config)
     encoder(encoder.dummy_inputs())  # Variables first: one trace, not two.
@@ -111,11 +121,16 @@ def _ours(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
     return step, step.experimental_get_tracing_count
   params = pretraining.PretrainingParams(
       config_file="", input_dir="", model_dir=tempfile.mkdtemp(),
-      max_seq_length=c["seq_length"], max_predictions_per_seq=c["masked"],
-      jit_compile=mode.endswith("_xla"))
+      train_batch_size=c["batch_size"], max_seq_length=c["seq_length"],
+      max_predictions_per_seq=c["masked"], jit_compile="_xla" in mode,
+      dtype="bfloat16" if mode.endswith("_bf16") else "float32", **params)
   trainer = pretraining.build_trainer(params, config)
-  step = tf.function(lambda: trainer.strategy.run(
-      trainer.step.replica_train_step, args=(batch,)))
+
+  @tf.function
+  def step():
+    trainer.strategy.run(trainer.step.replica_train_step, args=(batch,))
+    # A weight read after its update: waiting for it waits for a GPU's step.
+    return trainer.model.trainable_variables[0][:1]
   return step, (trainer.step.compiled_forward_backward
                 .experimental_get_tracing_count)
 
@@ -126,7 +141,7 @@ def _tfm(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
   import tf_keras  # pylint: disable=g-import-not-at-top
   from official.nlp import optimization  # pylint: disable=g-import-not-at-top
   from official.nlp.modeling import layers, models, networks  # pylint: disable=g-import-not-at-top
-  batch = {k: tf.constant(v) for k, v in _batch(c).items()}
+  batch = {k: tf.constant(v) for k, v in make_batch(c).items()}
   jit = mode.endswith("_xla")
   init = tf_keras.initializers.TruncatedNormal(stddev=0.02)
   encoder = networks.BertEncoderV2(
@@ -159,15 +174,26 @@ def _tfm(mode: str, c: dict) -> tuple[Callable[[], Any], Callable[[], int]]:
   return train, train.experimental_get_tracing_count
 
 
-def _torch(impl: str, mode: str, c: dict) -> tuple[Callable[[], Any],
-                                                   Callable[[], int]]:
+def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
+               bfloat16: bool = False, gradient_checkpointing: bool = False
+               ) -> tuple[Callable[[], Any], Callable[[], int]]:
+  """Hugging Face's RemBERT step; `bfloat16` autocasts as HF's Trainer does
+  (float32 weights and AdamW, bfloat16 matmuls), like our mixed_bfloat16."""
+  import contextlib  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
   config = transformers.RemBertConfig(
-      **_model_config(c), hidden_act="gelu", hidden_dropout_prob=0.0,
+      **model_config(c), hidden_act="gelu", hidden_dropout_prob=0.0,
       attention_probs_dropout_prob=0.0, max_position_embeddings=512)
-  model = transformers.RemBertForMaskedLM(config)
-  batch = {k: torch.from_numpy(v) for k, v in _batch(c).items()}
+  model = transformers.RemBertForMaskedLM(config).to(device)
+  if gradient_checkpointing:
+    model.gradient_checkpointing_enable()
+  batch = {k: torch.from_numpy(v).to(device)
+           for k, v in make_batch(c).items()}
+
+  def autocast():
+    return (torch.autocast(device, dtype=torch.bfloat16) if bfloat16
+            else contextlib.nullcontext())
   ids = batch["input_word_ids"].long()
   mask, types = batch["input_mask"].long(), batch["input_type_ids"].long()
   no_trace = lambda: 0
@@ -187,18 +213,21 @@ def _torch(impl: str, mode: str, c: dict) -> tuple[Callable[[], Any],
 
   def train():
     optimizer.zero_grad(set_to_none=True)
-    if impl == "hf_stock":
-      loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types,
-                   labels=labels).loss
-    else:
-      sequence = model.rembert(input_ids=ids, attention_mask=mask,
-                               token_type_ids=types)[0]
-      logits = model.cls(sequence[rows, positions])
-      loss = torch.nn.functional.cross_entropy(
-          logits.reshape(-1, c["vocab_size"]), targets.reshape(-1))
+    with autocast():
+      if impl == "hf_stock":
+        loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types,
+                     labels=labels).loss
+      else:
+        sequence = model.rembert(input_ids=ids, attention_mask=mask,
+                                 token_type_ids=types)[0]
+        logits = model.cls(sequence[rows, positions])
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, c["vocab_size"]).float(), targets.reshape(-1))
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
+    if device == "cuda":
+      torch.cuda.synchronize()
   return train, no_trace
 
 
@@ -253,11 +282,14 @@ def worker(impl: str, config: str, mode: str, steps: int, warmup: int) -> dict:
   """Times one implementation in this process; returns one JSON-able row."""
   c = CONFIGS[config]
   if impl == "ours":
-    step, traces = _ours(mode, c)
+    step, traces = ours_step(mode, c)
   elif impl == "tfm":
     step, traces = _tfm(mode, c)
   else:
-    step, traces = _torch(impl, mode, c)
+    import torch  # pylint: disable=g-import-not-at-top
+    step, traces = torch_step(
+        impl, mode, c, device="cuda" if torch.cuda.is_available() else "cpu",
+        bfloat16=mode.endswith("_bf16"))
   start = time.perf_counter()
   for _ in range(warmup):
     step()
@@ -302,15 +334,27 @@ def _spawn(args: list[str], onednn, steps: int, warmup: int) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def gpu_visible() -> bool:
+  """Whether TensorFlow sees a GPU (asked in a fresh process, which then
+  releases it)."""
+  out = subprocess.run(
+      [sys.executable, "-c", "import tensorflow as tf; "
+       "print(len(tf.config.list_physical_devices('GPU')))"],
+      env=job_env(), capture_output=True, text=True, check=True)
+  return int(out.stdout.strip().splitlines()[-1]) > 0
+
+
 def run_suite(configs: list[str], repeats: int, steps: int, warmup: int,
-              jobs=tuple(JOBS)) -> dict[str, Any]:
-  """Runs every job `repeats` times, interleaved; returns ceilings and rows."""
-  ceilings, rows = [], []
+              jobs=tuple(JOBS), ceilings: bool = True) -> dict[str, Any]:
+  """Runs every job `repeats` times, interleaved; returns ceilings (the CPU
+  matmul's, if `ceilings`) and rows."""
+  measured, rows = [], []
+  kinds = (("torch", None), ("tf", True), ("tf", False)) if ceilings else ()
   for repeat in range(repeats):
-    for framework, onednn in (("torch", None), ("tf", True), ("tf", False)):
+    for framework, onednn in kinds:
       print(f"[{repeat + 1}/{repeats}] ceiling {framework} oneDNN={onednn}",
             file=sys.stderr, flush=True)
-      ceilings.append({**_spawn(["--ceiling", framework], onednn, steps,
+      measured.append({**_spawn(["--ceiling", framework], onednn, steps,
                                 warmup), "onednn": onednn})
     for config in configs:
       for impl, mode, onednn in jobs:
@@ -318,7 +362,7 @@ def run_suite(configs: list[str], repeats: int, steps: int, warmup: int,
               f"oneDNN={onednn}", file=sys.stderr, flush=True)
         rows.append(_spawn(["--worker", impl, config, mode], onednn, steps,
                            warmup))
-  return {"ceilings": ceilings, "rows": merge_repeats(rows)}
+  return {"ceilings": measured, "rows": merge_repeats(rows)}
 
 
 def merge_repeats(rows: list[dict]) -> list[dict]:

@@ -1,9 +1,11 @@
-r"""Every benchmark in one run and one table: model, data prep, conversion.
+r"""Every benchmark in one run and one table: model, data prep, conversion,
+memory, GPU.
 
   ./dev.sh bench                      # installs the peers' packages, then:
-  python bench/run_benchmarks.py [--suites=model,data_prep,convert] \
+  python bench/run_benchmarks.py [--suites=model,data_prep,convert,memory,gpu] \
       [--configs=small,base] [--repeats=2] [--steps=5]
   python bench/run_benchmarks.py --table_from=out/bench/results.json
+  ./dev.sh bench --suites=gpu         # on a GPU machine: the GPU comparison
 
 Suites (each in its own processes, so their memory peaks do not mix):
   model      pre-training step and encoder inference on the issue's 'small' and
@@ -13,7 +15,17 @@ Suites (each in its own processes, so their memory peaks do not mix):
   data_prep  create_pretraining_data.py against tf-models-official's script on
              a 50 MB corpus (bench/bench_data_prep.py);
   convert    the full 995M-parameter TF1 checkpoint to ours, time and peak
-             memory against the model's size (bench/bench_convert.py).
+             memory against the model's size (bench/bench_convert.py);
+  memory     peak memory of a pre-training step of the released model's real
+             layers (2 of them) with and without --recompute_layers and
+             --gradient_accumulation_steps, against the memory plan and Hugging
+             Face's RemBERT with gradient checkpointing; then the plan's table
+             for fine-tuning the released model on 24/40/80 GB GPUs
+             (bench/bench_memory.py);
+  gpu        the base config's pre-training step at sequence 512, ours in
+             bfloat16 with XLA against Hugging Face's PyTorch RemBERT under
+             bfloat16 autocast, both scoring masked positions only; says so
+             and skips where TensorFlow sees no GPU.
 Prints one table and the targets, and writes everything to --json.
 """
 
@@ -28,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import bench_memory
 import bench_pretraining
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -85,6 +98,33 @@ def convert_rows(result: dict[str, Any]) -> list[list[str]]:
            f"{result['seconds']:.1f}", "", "", "",
            f"{result['peak_rss_gib'] * 1024:.0f}",
            f"peak {result['peak_over_model']:.2f}x model", ""]]
+
+
+def memory_rows(result: dict[str, Any]) -> list[list[str]]:
+  """Peak RSS over the import baseline; ours against the plan."""
+  c = result["config"]
+  case = (f"{c['num_hidden_layers']}L b{c['batch_size']} s{c['seq_length']}")
+  rows = []
+  for r in result["rows"]:
+    plan = (f"plan {r['plan_mib'] / r['step_mib']:.2f}x" if "plan_mib" in r
+            else "")
+    allocator = (f"TF {r['allocator_peak_mib']:.0f}"
+                 if "allocator_peak_mib" in r else "")
+    rows.append(["memory", case, r["impl"], bench_memory.mode_name(r), "-",
+                 "MiB", f"{r['step_mib']:.0f}", allocator, "", "",
+                 f"{r['peak_rss_mib']:.0f}", plan, ""])
+  return rows
+
+
+def gpu_rows(result: dict[str, Any]) -> list[list[str]]:
+  """Sequences per second on the GPU; ours over each peer."""
+  ours = max(r["seq_per_s"] for r in result["rows"] if r["impl"] == "ours")
+  return [["gpu", r["config"], r["impl"], r["mode"], "-", "seq/s",
+           f"{r['seq_per_s']:.1f}",
+           f"{r['seq_per_s_min']:.1f}..{r['seq_per_s_max']:.1f}",
+           f"{r['gflops']:.0f}", "", f"{r['peak_rss_mib']:.0f}",
+           "" if r["impl"] == "ours" else f"{ours / r['seq_per_s']:.2f}x", ""]
+          for r in result["rows"]]
 
 
 def ceiling_line(model: dict[str, Any]) -> str:
@@ -160,18 +200,27 @@ def report(results: dict[str, Any]) -> str:
     rows += data_prep_rows(results["data_prep"])
   if "convert" in results:
     rows += convert_rows(results["convert"])
+  if "memory" in results:
+    rows += memory_rows(results["memory"])
+  if "gpu" in results:
+    rows += gpu_rows(results["gpu"])
   lines = []
   if "model" in results:
     lines.append(ceiling_line(results["model"]))
   lines.append(format_table(rows))
   if "model" in results:
     lines += [""] + targets(results["model"])
+  if "memory" in results:
+    lines += ["", "memory rows: MiB = peak RSS over the RSS after importing "
+              "the framework; 'TF' = TensorFlow's allocator peak; plan = the "
+              "memory plan's peak over the measured MiB", "",
+              bench_memory.format_released(results["memory"]["released"])]
   return "\n".join(lines)
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--suites", default="model,data_prep,convert")
+  parser.add_argument("--suites", default="model,data_prep,convert,memory,gpu")
   parser.add_argument("--configs", default="small,base")
   parser.add_argument("--repeats", type=int, default=2)
   parser.add_argument("--steps", type=int, default=5)
@@ -203,6 +252,17 @@ def main() -> None:
     results["convert"] = _run_script(
         "bench_convert.py", [f"--workdir={os.path.join(work, 'convert')}"],
         os.path.join(work, "convert.json"))
+  if "memory" in suites:
+    results["memory"] = bench_memory.run_suite()
+  if "gpu" in suites:
+    if bench_pretraining.gpu_visible():
+      gpu = bench_pretraining.run_suite(["base_512"], args.repeats, args.steps,
+                                        args.warmup, bench_pretraining.GPU_JOBS,
+                                        ceilings=False)
+      results["gpu"] = gpu
+    else:
+      print("gpu suite: TensorFlow sees no GPU on this machine; skipped "
+            "(run ./dev.sh bench --suites=gpu on one)", file=sys.stderr)
   print("\n" + report(results))
   write_json(args.json, results)
   print(f"\nwrote {args.json}")

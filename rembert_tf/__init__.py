@@ -39,8 +39,11 @@ _EXPORTS = {
     "RemBertPretrainer": "rembert_tf.modeling.pretrainer",
     "RemBertClassifier": "rembert_tf.modeling.task_models",
     "RemBertSpanLabeler": "rembert_tf.modeling.task_models",
+    "RemBertTokenClassifier": "rembert_tf.modeling.task_models",
+    "fill_mask": "rembert_tf.mask_filling",
     "from_pretrained": "rembert_tf.pretrained",
     "save_pretrained": "rembert_tf.pretrained",
+    "load_tokenizer": "rembert_tf.tokenizer",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -29,8 +29,7 @@ def config_rows() -> list[dict[str, Any]]:
     rows.append({
         "name": paper.name,
         "pretraining_params": param_count.pretraining_params(config),
-        "finetuning_params": param_count.finetuning_params(
-            config, paper.finetuning_layers),
+        "finetuning_params": param_count.finetuning_params(config),
         "paper_pretraining_params": paper.paper_pretraining_params * 1e6,
         "paper_finetuning_params": paper.paper_finetuning_params * 1e6,
         "vocab_size": config.vocab_size,
@@ -40,7 +39,7 @@ def config_rows() -> list[dict[str, Any]]:
             else config.output_embedding_size),
         "hidden_size": config.hidden_size,
         "num_hidden_layers": config.num_hidden_layers,
-        "finetuning_layers": paper.finetuning_layers or config.num_hidden_layers,
+        "finetuning_layers": config.for_finetuning().num_hidden_layers,
         "rows": paper.rows,
     })
   return rows

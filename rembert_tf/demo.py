@@ -12,7 +12,10 @@ r"""The README's main job: the whole pipeline on the embedded corpus, on a CPU.
    accuracy on every embedded language.
 4. Fine-tunes it for extractive QA on the embedded English SQuAD-style set
    (`run_squad.py`) and prints its zero-shot EM/F1 on every embedded language.
-5. Prints the paths of what it wrote.
+5. Fine-tunes it for NER on the embedded English PAN-X-style set
+   (`create_tagging_data.py`, `run_tagging.py`) and prints its zero-shot
+   entity F1 on every embedded language, with the step's wall and CPU time.
+6. Prints the paths of what it wrote.
 
 Each step is the real command-line tool, printed before it runs, so the demo
 also shows how to run them by hand. Finished steps are not repeated.
@@ -20,20 +23,27 @@ also shows how to run them by hand. Finished steps are not repeated.
 
 import json
 import os
+import resource
 import shlex
 import subprocess
 import sys
-from typing import Sequence
+import time
+from typing import Any, Sequence
 
 from absl import app
 from absl import flags
 
+from rembert_tf.analysis import nn_translation
+from rembert_tf.analysis import report
 from rembert_tf.data import metadata as metadata_lib
 from rembert_tf.data.demo_corpus import LANGUAGES
+from rembert_tf.data.demo_corpus import NER_LABELS
 from rembert_tf.tasks.classification import metrics as classifier_metrics
 from rembert_tf.tasks.classification import run as classifier_training
 from rembert_tf.tasks.squad import metrics as squad_metrics
 from rembert_tf.tasks.squad import run as squad_training
+from rembert_tf.tasks.tagging import metrics as tagging_metrics
+from rembert_tf.tasks.tagging import run as tagging_training
 
 _WORK_DIR = flags.DEFINE_string("work_dir", "out/demo",
                                 "Where the demo writes everything.")
@@ -49,10 +59,35 @@ DEMO_MODEL = {"input_embedding_size": 64, "hidden_size": 128,
 
 def _run(*args: str) -> None:
   """Runs one repository script, echoing the command; stops the demo on error."""
-  print("\n$ " + " ".join(shlex.quote(a) for a in args), flush=True)
+  print("\n$ python " + " ".join(shlex.quote(a) for a in args), flush=True)
   result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, check=False)
   if result.returncode:
     sys.exit(f"demo: step failed (exit {result.returncode}): {' '.join(args)}")
+
+
+def _timed(*commands: Sequence[str]) -> tuple[float, float]:
+  """Runs the commands as `_run` does; returns their wall and CPU seconds
+  (the CPU time of the child processes: on a busy machine it is the one
+  that says what the step costs)."""
+  wall = time.perf_counter()
+  before = resource.getrusage(resource.RUSAGE_CHILDREN)
+  for command in commands:
+    _run(*command)
+  after = resource.getrusage(resource.RUSAGE_CHILDREN)
+  return (time.perf_counter() - wall,
+          after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+
+def _add_run_outputs(paths: dict[str, str], name: str, run_module: Any,
+                     inputs: str) -> None:
+  """The results, predictions and SavedModel of the run `paths[name + " run"]`
+  (`run_module` names its files; the SavedModel takes `inputs`)."""
+  run_dir = paths[f"{name} run"]
+  paths[f"{name} results"] = os.path.join(run_dir, run_module.RESULTS_FILE)
+  paths[f"{name} predictions"] = os.path.join(run_dir,
+                                              run_module.PREDICTIONS_DIR)
+  paths[f"{name} SavedModel ({inputs})"] = os.path.join(run_dir,
+                                                       run_module.EXPORT_DIR)
 
 
 def write_demo_config(data_dir: str, path: str) -> None:
@@ -130,25 +165,57 @@ def main(argv: Sequence[str]) -> None:
        f"--predict_file={os.path.join(squad_dir, 'dev-{lang}.json')}",
        f"--predict_languages={','.join(LANGUAGES)}",
        f"--model_dir={paths['QA run']}")
-  paths["QA results"] = os.path.join(paths["QA run"],
-                                     squad_training.RESULTS_FILE)
-  paths["QA predictions"] = os.path.join(paths["QA run"],
-                                         squad_training.PREDICTIONS_DIR)
-  paths["QA SavedModel (question, context)"] = os.path.join(
-      paths["QA run"], squad_training.EXPORT_DIR)
+  _add_run_outputs(paths, "QA", squad_training, "question, context")
+  paths["NER data"] = os.path.join(work, "panx_data")
+  paths["NER run"] = os.path.join(work, "panx")
+  ner_seconds = _timed(
+      ("create_tagging_data.py", "--task=panx",
+       f"--data_dir={os.path.join(paths['corpus'], 'panx')}",
+       f"--sp_model_file={paths['sentencepiece model']}",
+       f"--output_dir={paths['NER data']}", "--max_seq_length=64",
+       f"--languages={','.join(LANGUAGES)}",
+       f"--labels={','.join(NER_LABELS)}", "--eval_splits=dev",
+       "--overwrite"),
+      ("run_tagging.py", "--flagfile=flags/panx_demo.flags",
+       f"--config_file={paths['model config']}",
+       f"--init_checkpoint={metrics['encoder_checkpoint']}",
+       f"--data_dir={paths['NER data']}", f"--model_dir={paths['NER run']}"))
+  _add_run_outputs(paths, "NER", tagging_training, "sentences")
   with open(paths["zero-shot results"], encoding="utf-8") as f:
     dev = json.load(f)["eval"]["dev"]
   with open(paths["QA results"], encoding="utf-8") as f:
     qa = json.load(f)["eval"]
+  with open(paths["NER results"], encoding="utf-8") as f:
+    ner = json.load(f)["eval"]["dev"]
   print(f"\nDemo done: MLM accuracy {metrics['mlm_accuracy']:.3f} (train), "
         f"{metrics.get('eval_accuracy', float('nan')):.3f} (held-out) after "
         f"{metrics['step']} steps.\nWritten:")
   for name, path in paths.items():
     print(f"  {name:38s} {os.path.relpath(path)}")
   print("\nXNLI-style accuracy, fine-tuned on English only (chance 0.33):")
-  print(classifier_metrics.accuracy_table("dev", dev["accuracy"], dev["examples"]))
+  print(classifier_metrics.accuracy_table("dev", dev["accuracy"], dev["examples"],
+                                       dev["truncated"]))
   print("\nSQuAD-style QA, fine-tuned on English only (EM and F1, x100):")
   print(squad_metrics.results_table(qa["split"], qa["languages"]))
+  print("\nPAN-X-style NER, fine-tuned on English only (entity F1, CoNLL):")
+  print(tagging_metrics.results_table("dev", ner))
+  print(f"(NER step: {ner_seconds[0]:.0f} s wall, {ner_seconds[1]:.0f} s CPU)")
+  print_translation_curve(paths, os.path.join(work, "nn_translation"))
+
+
+def print_translation_curve(paths: dict[str, str], output_dir: str) -> None:
+  """The paper's Figure 2 for the demo's model: en->de nearest-neighbour
+  accuracy per layer, on the parallel sentences of the held-out documents
+  (`nn_translation`; a few seconds)."""
+  summary = nn_translation.translate(
+      nn_translation.demo_pairs("en", "de", num_documents=150, seed=1),
+      [report.Checkpoint("demo model", paths["pre-training run"],
+                         paths["model config"])],
+      paths["sentencepiece model"], output_dir, languages=("en", "de"))
+  print("\nFigure 2 of the demo model (appendix A.9), held-out sentences:")
+  print(nn_translation.format_curve(summary))
+  plot = os.path.join(output_dir, nn_translation.PLOT_FILE)
+  print(f"(plot: {os.path.relpath(plot)})")
 
 
 if __name__ == "__main__":

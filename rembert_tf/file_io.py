@@ -20,7 +20,8 @@ import contextlib
 import json
 import os
 import shutil
-from typing import Any, BinaryIO, Iterable, Iterator, Optional, Sequence
+from typing import (Any, BinaryIO, Iterable, Iterator, Mapping, Optional,
+                    Sequence)
 
 TEMP_SUFFIX = ".incomplete"
 METADATA_FILE = "metadata.json"
@@ -44,8 +45,8 @@ class AtomicFile:
   """A local binary file that appears under `path` only once closed cleanly.
 
   Data is fsync'ed before the rename, so a machine crash cannot leave a
-  renamed file whose blocks never reached the disk. On an exception the
-  temporary file is removed.
+  renamed file whose blocks never reached the disk. On an exception, in the
+  body or while committing (a full disk), the temporary file is removed.
   """
 
   def __init__(self, path: str):
@@ -59,14 +60,31 @@ class AtomicFile:
 
   def __exit__(self, exc_type, exc, tb) -> None:
     assert self._file is not None
-    if exc_type is None:
-      self._file.flush()
-      os.fsync(self._file.fileno())
-      self._file.close()
-      os.replace(self.temp_path, self.path)
-    else:
-      self._file.close()
-      os.remove(self.temp_path)
+    committed = False
+    try:
+      if exc_type is None:
+        # Any of these can fail too (a full disk at flush, fsync or close).
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.temp_path, self.path)
+        committed = True
+    finally:
+      if not committed:
+        with contextlib.suppress(OSError):  # Already failing (a full disk?).
+          self._file.close()
+        os.remove(self.temp_path)
+
+
+def blocking_file(path: str) -> Optional[str]:
+  """The existing non-directory at or above local `path`, which stops it being
+  used as a directory (os.makedirs would fail), or None."""
+  if is_remote(path):
+    return None  # Object stores have no files in the way of a prefix.
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  return None if os.path.isdir(existing) else existing
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -155,6 +173,14 @@ def atomic_directory(path: str, overwrite: bool = False) -> Iterator[str]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+# What each metadata format holds, for the message when a directory of one
+# is given where another is needed.
+_FORMAT_KINDS = {"rembert_tf.mlm_pretraining_shards": "pre-training data",
+                 "rembert_tf.classification_tfrecords": "classifier data",
+                 "rembert_tf.tagging_tfrecords": "tagging data",
+                 "rembert_tf.squad_features": "SQuAD features"}
+
+
 def metadata_header(fmt: str, version: int, created_by: str) -> dict[str, Any]:
   """The keys every metadata file starts with: what wrote it, in which form."""
   return {"format": fmt, "format_version": version, "created_by": created_by}
@@ -186,6 +212,12 @@ def read_metadata(path: str, fmt: str, version: int, *,
                         f"path at {written_by}") from None
   if not isinstance(meta, dict) or (
       meta.get("format"), meta.get("format_version")) != (fmt, version):
+    other = meta.get("format") if isinstance(meta, dict) else None
+    if other != fmt and other in _FORMAT_KINDS:
+      raise MetadataError(
+          f"{path}: this is {_FORMAT_KINDS[other]} ({meta.get('created_by')}), "
+          f"not {_FORMAT_KINDS.get(fmt, fmt)}; point the data path at "
+          f"{written_by}")
     found = meta if not isinstance(meta, dict) else (
         f"{meta.get('format')!r} version {meta.get('format_version')!r}")
     raise MetadataError(f"{path}: not {fmt} version {version} metadata "
@@ -193,9 +225,50 @@ def read_metadata(path: str, fmt: str, version: int, *,
   return meta
 
 
+def require_keys(path: str, meta: Mapping[str, Any],
+                 keys: Iterable[Sequence[str]], *, written_by: str) -> None:
+  """Fails naming the first of `keys` (paths like ("sentencepiece",
+  "vocab_size")) missing from `meta`, so an incomplete or hand-edited file
+  fails before it is used, not with a KeyError on the way.
+
+  `path` and `written_by` are as for `read_metadata`.
+  """
+  for key in keys:
+    value = meta
+    for depth, name in enumerate(key):
+      if not isinstance(value, Mapping) or name not in value:
+        raise MetadataError(
+            f"{metadata_file(path)}: the key {'.'.join(key[:depth + 1])!r} is "
+            "missing (an incomplete or hand-edited file); point the data path "
+            f"at {written_by}, or regenerate it")
+      value = value[name]
+
+
 def metadata_file(path: str) -> str:
   """`<path>/metadata.json`, or `path` itself when it names a .json file."""
   return path if path.endswith(".json") else os.path.join(path, METADATA_FILE)
+
+
+def special_id_checks(meta: Mapping[str, Any], special_ids: Mapping[str, int]
+                      ) -> list[tuple[str, int, int]]:
+  """`check_matches` entries: the data's recorded SentencePiece special ids
+  (`meta["sentencepiece"]["special_ids"]`) against the model's."""
+  recorded = meta["sentencepiece"]["special_ids"]
+  return [(f"{name} id", recorded[name], value)
+          for name, value in special_ids.items()]
+
+
+def check_prepared_for(meta: Mapping[str, Any], path: str, *,
+                       max_seq_length: int, vocab_size: int,
+                       special_ids: Mapping[str, int], fix: str) -> None:
+  """`check_matches` of a fine-tuning data directory (`meta["max_seq_length"]`
+  and `meta["sentencepiece"]`) against the model's sequence length,
+  vocabulary size and special ids."""
+  check_matches(
+      path,
+      [("max_seq_length", meta["max_seq_length"], max_seq_length),
+       ("vocab_size", meta["sentencepiece"]["vocab_size"], vocab_size)] +
+      special_id_checks(meta, special_ids), fix)
 
 
 def check_matches(path: str, checks: Sequence[tuple[str, Any, Any]],

@@ -90,3 +90,39 @@ def test_our_worker_traces_its_step_once():
   assert len(row["step_seconds"]) == 2 and min(row["step_seconds"]) > 0
   assert row["gflop_per_step"] == pytest.approx(bench_pretraining.matmul_flops(
       bench_pretraining.CONFIGS["small"], 20, True) / 1e9)
+
+
+def test_memory_rows_compare_ours_with_the_plan():
+  import bench_memory  # pylint: disable=g-import-not-at-top
+  result = {"config": bench_memory.CONFIG, "released": [], "rows": [
+      {"impl": "ours", "accumulation": 4, "recompute": True, "plan_mib": 900.0,
+       "allocator_peak_mib": 950.0, "baseline_mib": 500.0,
+       "peak_rss_mib": 1500.0, "step_mib": 1000.0},
+      {"impl": "hf_masked", "accumulation": 1, "recompute": True,
+       "baseline_mib": 400.0, "peak_rss_mib": 1400.0, "step_mib": 1000.0}]}
+  ours, peer = run_benchmarks.memory_rows(result)
+  assert ours[:4] == ["memory", "2L b4 s512", "ours",
+                      "train, accumulate 4, recompute"]
+  assert ours[6:8] == ["1000", "TF 950"] and ours[11] == "plan 0.90x"
+  assert peer[3] == "train, checkpointing" and peer[11] == ""
+
+
+def test_released_model_table_takes_the_fewest_accumulation_steps():
+  import bench_memory  # pylint: disable=g-import-not-at-top
+  from rembert_tf.configs import load_config  # pylint: disable=g-import-not-at-top
+  from rembert_tf.training import memory_plan  # pylint: disable=g-import-not-at-top
+  table = bench_memory.released_model_table()
+  assert len(table) == 3 * 2 * 2
+  config = load_config("rembert").for_finetuning()
+  for entry in table:
+    for recompute in (False, True):
+      choice = entry[f"recompute_{recompute}"]
+      workload = lambda n: memory_plan.Workload(  # pylint: disable=cell-var-from-loop
+          config=config, seq_length=512, micro_batch_size=entry["batch"] // n,
+          accumulation_steps=n, recompute_layers=recompute,
+          dtype=entry["dtype"])
+      budget = entry["gpu_gib"] * memory_plan.GIB
+      n = choice["accumulation"]
+      assert memory_plan.plan(workload(n)).fits(budget)
+      assert n == 1 or not memory_plan.plan(workload(n // 2)).fits(budget)
+  assert "24 GB     64  bfloat16" in bench_memory.format_released(table)

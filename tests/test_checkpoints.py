@@ -43,7 +43,7 @@ def test_fine_tuning_encoder_restores_without_the_output_embedding(
 
 def test_keep_first_k_layers_of_a_deeper_checkpoint(pretraining_checkpoint):
   pretrainer, path = pretraining_checkpoint
-  shallow = rembert_tf.RemBertEncoder(pretrainer.config, num_layers_to_keep=2)
+  shallow = rembert_tf.RemBertEncoder(pretrainer.config.for_finetuning(2))
   report = rembert_tf.restore_encoder(shallow, path)
   assert (report.layers_in_checkpoint, report.layers_restored) == (4, 2)
   outputs = shallow(_inputs())
@@ -75,6 +75,20 @@ def test_checkpoint_of_another_config_names_tensor_and_shapes(
     rembert_tf.restore_encoder(deeper, path + "-missing")
 
 
-def test_num_layers_to_keep_is_validated():
-  with pytest.raises(ValueError, match="between 1 and num_hidden_layers"):
-    rembert_tf.RemBertEncoder(tiny_config(), num_layers_to_keep=4)
+def test_for_finetuning_keeps_k_layers_and_validates_k():
+  config = tiny_config(num_hidden_layers=3)
+  assert config.for_finetuning().num_hidden_layers == 3
+  assert config.for_finetuning(2).num_hidden_layers == 2
+  with pytest.raises(rembert_tf.ConfigError, match=r"cannot keep 4 layers"):
+    config.for_finetuning(4)
+
+
+def test_a_deeper_paper_config_carries_its_finetuning_depth():
+  deep = rembert_tf.load_config("ein128_eout128_23layers")  # Table 5.
+  assert (deep.num_hidden_layers, deep.num_finetuning_layers) == (23, 12)
+  assert deep.for_finetuning().num_hidden_layers == 12
+  assert deep.for_finetuning(20).num_hidden_layers == 20  # The flag wins.
+  assert deep.for_finetuning().num_finetuning_layers is None
+  assert "num_finetuning_layers" not in tiny_config().to_dict()
+  with pytest.raises(rembert_tf.ConfigError, match="num_finetuning_layers"):
+    tiny_config(num_finetuning_layers=4)

@@ -1,4 +1,5 @@
-"""--dtype=bfloat16: matmuls in bfloat16; LayerNorm, softmax, logits, loss float32."""
+"""--dtype=bfloat16 and float16: matmuls in 16 bits; LayerNorm, softmax, logits,
+loss float32."""
 
 import pytest
 import tensorflow as tf
@@ -9,10 +10,10 @@ from rembert_tf.modeling.losses import masked_lm_sums
 from tests.conftest import tiny_config
 
 
-@pytest.fixture
-def bfloat16_policy():
-  tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
-  yield
+@pytest.fixture(params=["bfloat16", "float16"])
+def mixed_policy(request):
+  tf_keras.mixed_precision.set_global_policy(f"mixed_{request.param}")
+  yield request.param
   tf_keras.mixed_precision.set_global_policy("float32")
 
 
@@ -21,8 +22,7 @@ def _sublayers(layer):
     yield child
 
 
-def test_numerically_sensitive_parts_stay_float32(bfloat16_policy):
-  del bfloat16_policy
+def test_numerically_sensitive_parts_stay_float32(mixed_policy):
   model = rembert_tf.RemBertPretrainer(tiny_config())
   inputs = model.dummy_inputs(2, 8)
   outputs = model(inputs)
@@ -34,7 +34,7 @@ def test_numerically_sensitive_parts_stay_float32(bfloat16_policy):
   # Embeddings, 2 per layer and the MLM head's; one softmax per layer.
   assert len(norms) == 2 + 2 * 3 and len(softmaxes) == 3 and dense
   assert {l.compute_dtype for l in norms + softmaxes} == {"float32"}
-  assert {l.compute_dtype for l in dense} == {"bfloat16"}
+  assert {l.compute_dtype for l in dense} == {mixed_policy}
   assert outputs["mlm_logits"].dtype == tf.float32
   sums = masked_lm_sums(outputs["mlm_logits"], tf.ones([2, 1], tf.int32),
                         tf.ones([2, 1]))

@@ -10,14 +10,19 @@ import rembert_tf
 from rembert_tf.configs import PAPER_CONFIGS
 from rembert_tf.count_params import config_rows
 from rembert_tf.modeling import param_count
-from rembert_tf.modeling.pretrainer import count_variables
 from tests.conftest import tiny_config
+
+
+def count_variables(variables):
+  """Scalars in `variables`, a variable shared by two layers counted once."""
+  unique = {v.ref(): v for v in variables}.values()
+  return sum(int(v.shape.num_elements()) for v in unique)
 
 
 def _built_counts(config, num_layers_to_keep=None):
   pretrainer = rembert_tf.RemBertPretrainer(config)
   pretrainer(pretrainer.dummy_inputs())
-  encoder = rembert_tf.RemBertEncoder(config, num_layers_to_keep)
+  encoder = rembert_tf.RemBertEncoder(config.for_finetuning(num_layers_to_keep))
   encoder(encoder.dummy_inputs())
   pooler = count_variables(encoder.pooler.weights)
   return (count_variables(pretrainer.trainable_variables),

@@ -1,5 +1,9 @@
 """The paper's model configurations, each a released-style `config.json` file.
 
+A model pre-trained deeper than it is fine-tuned (Table 5's 23 layers, Table
+13's L = 15 and L = 24, all fine-tuned with 12) records that in its config as
+`num_finetuning_layers`, which the fine-tuning scripts apply.
+
 Every architecture row of Chung et al. (2021), Tables 2-6, 12, 13 and 14, is a JSON
 file in this directory, listed in `PAPER_CONFIGS` with the parameter counts the paper
 prints for it. `python -m rembert_tf.count_params` sets our exact counts beside them.
@@ -11,7 +15,6 @@ of 120k (multilingual), 30k (English) and 250,300 (the released RemBERT).
 
 import dataclasses
 import os
-from typing import Optional
 
 from rembert_tf.modeling.config import ConfigError
 from rembert_tf.modeling.config import RemBertConfig
@@ -28,8 +31,6 @@ class PaperConfig:
     rows: where the architecture appears in the paper.
     paper_pretraining_params: the printed pre-training count, in millions.
     paper_finetuning_params: the printed fine-tuning count, in millions.
-    finetuning_layers: layers kept for fine-tuning when the upper ones are
-      dropped after pre-training (Table 5, Table 13's L = 15 and L = 24).
     mismatch: why our exact count is more than 1% from the printed one, for the
       rows where the paper's figure disagrees with its own stated sizes.
   """
@@ -37,7 +38,6 @@ class PaperConfig:
   rows: str
   paper_pretraining_params: float
   paper_finetuning_params: float
-  finetuning_layers: Optional[int] = None
   mismatch: str = ""
 
 
@@ -63,8 +63,7 @@ PAPER_CONFIGS = (
             "120000*128 + 120000 = 15.58M to the 100.58M encoder: 116.16M, "
             "1.0% above the printed 115M.")),
     PaperConfig("ein128_eout3072", "Table 4 'Eout = 3072'", 469, 100),
-    PaperConfig("ein128_eout128_23layers", "Table 5 '11 add. layers'", 193, 100,
-                finetuning_layers=12),
+    PaperConfig("ein128_eout128_23layers", "Table 5 '11 add. layers'", 193, 100),
     PaperConfig("reinvested_h1024", "Table 6 'Reinvested in H'", 260, 168),
     PaperConfig("reinvested_l23", "Table 6 'Reinvested in L'", 270, 178),
     PaperConfig("mbert_coupled_e128", "Table 12 multilingual E = 128", 100, 100),
@@ -85,9 +84,9 @@ PAPER_CONFIGS = (
             "30000*3072 + 30000 = 94.56M to the 89.06M encoder: 183.62M, "
             "1.4% above the printed 181M.")),
     PaperConfig("english_ein128_eout128_15layers", "Table 13 'L = 15'", 114,
-                89, finetuning_layers=12),
+                89),
     PaperConfig("english_ein128_eout128_24layers", "Table 13 'L = 24'", 178,
-                89, finetuning_layers=12),
+                89),
 )
 
 

@@ -7,9 +7,14 @@ Directions:
   hf-export  pretrained dir -> Hugging Face model.safetensors + config.json
   savedmodel pretrained dir -> TF Hub-style encoder SavedModel
   preprocessing  sentencepiece.model -> TF Hub-style preprocessing SavedModel
+  inspect    lists every tensor of any of the above inputs (or of our own
+             checkpoints) with its shape and the role the converter gives it,
+             reading headers only
 
 Errors print one line naming the file or tensor, exit with status 1 and leave
-no output directory behind.
+no output directory behind. Head tensors that cannot be placed fail tf1 and
+hf-import, naming each, unless --allow_missing_head: the encoder is converted
+and the head left out (listed in conversion_manifest.json).
 """
 
 import argparse
@@ -20,7 +25,9 @@ from typing import Optional, Sequence
 from rembert_tf.configs import load_config
 from rembert_tf.convert import huggingface
 from rembert_tf.convert import importer
-from rembert_tf.convert import tf1_checkpoint
+from rembert_tf.convert import sources
+from rembert_tf.convert.manifest import MANIFEST_FILE
+from rembert_tf.convert.manifest import Manifest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +47,19 @@ def _parser() -> argparse.ArgumentParser:
                        help="sentencepiece.model -> TF Hub preprocessing")
   pre.add_argument("--seq_length", type=int, default=128)
   pre.add_argument("--config", help="check the special ids against this config")
+  inspect = sub.add_parser("inspect", help="every tensor, shape and role")
+  inspect.add_argument("--input", required=True,
+                       help="a checkpoint, Hugging Face folder or our folder")
+  inspect.add_argument("--config", help="config name or config.json (default: "
+                       "the one beside the weights)")
+  for p in (tf1, hf_in, inspect):
+    p.add_argument("--name_map", help="JSON file of original name -> role (our "
+                   "checkpoint key, as inspect prints it) for names the "
+                   "built-in table does not know")
+  for p in (tf1, hf_in):
+    p.add_argument("--allow_missing_head", action="store_true",
+                   help="convert the encoder even when head tensors cannot be "
+                   "placed; they are left out and reported")
   for p in (tf1, hf_in, hf_out, saved, pre):
     p.add_argument("--input", required=True, help="what to convert")
     p.add_argument("--output", required=True, help="directory to write")
@@ -48,20 +68,21 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> Optional[Manifest]:
   """Runs one direction; raises on bad input."""
-  if args.direction == "tf1":
-    importer.import_model(tf1_checkpoint.TF1CheckpointSource(args.input),
-                          load_config(args.config), args.output,
-                          overwrite=args.overwrite)
-  elif args.direction == "hf-import":
-    source = huggingface.HuggingFaceSource(args.input)
-    config, num_labels = huggingface.read_config(args.input)
-    if args.config:
-      config = load_config(args.config)
-    importer.import_model(source, config, args.output, num_classes=num_labels,
-                          overwrite=args.overwrite)
-  elif args.direction == "hf-export":
+  if args.direction in ("tf1", "hf-import", "inspect"):
+    user_map = (importer.read_name_map(args.name_map) if args.name_map
+                else None)
+    config = load_config(args.config) if args.config else None
+    if args.direction == "inspect":
+      print("\n".join(sources.inspect(args.input, config, user_map)))
+      return None
+    return sources.convert(
+        args.input, args.output,
+        sources.TF1 if args.direction == "tf1" else sources.HUGGING_FACE,
+        config=config, overwrite=args.overwrite,
+        allow_missing_head=args.allow_missing_head, user_map=user_map)
+  if args.direction == "hf-export":
     huggingface.export_model(args.input, args.output, overwrite=args.overwrite)
   elif args.direction == "savedmodel":
     from rembert_tf.export import encoder  # pylint: disable=g-import-not-at-top
@@ -72,16 +93,23 @@ def run(args: argparse.Namespace) -> None:
         args.input, args.output, seq_length=args.seq_length,
         config=load_config(args.config) if args.config else None,
         overwrite=args.overwrite)
+  return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
   args = _parser().parse_args(argv)
   try:
-    run(args)
+    manifest = run(args)
   except (ValueError, OSError) as e:  # ConversionError, ConfigError, ...
     print(f"error: {e}", file=sys.stderr)
     return 1
+  if args.direction == "inspect":
+    return 0
+  if manifest is not None and manifest.unplaced:
+    print(f"warning: {len(manifest.unplaced)} tensor(s) not converted: "
+          + ", ".join(f"{u['source']} {u['shape']}" for u in manifest.unplaced)
+          + f" (reasons in {args.output}/{MANIFEST_FILE})", file=sys.stderr)
   print(f"wrote {args.output}", file=sys.stderr)
   return 0
 

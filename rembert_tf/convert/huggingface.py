@@ -2,7 +2,9 @@
 
 In: `model.safetensors` (also sharded, with `model.safetensors.index.json`),
 `pytorch_model.bin` and `tf_model.h5`, of `RemBertModel` or any `RemBertFor*`
-(encoder names prefixed `rembert.`), with their `config.json`.
+(encoder names prefixed `rembert.`), with their `config.json`. A `classifier.*`
+head is RemBertForTokenClassification's when the weights have no pooler (only
+RemBertForSequenceClassification classifies the pooled output).
 `pytorch_model.bin` is read with `torch.load(weights_only=True)`: PyTorch's
 restricted unpickler, which only rebuilds tensors and never runs pickled code.
 `tf_model.h5` (transformers <= 4.x Keras weights) is read with h5py, its Keras
@@ -10,12 +12,14 @@ names translated to the PyTorch ones.
 
 Out: `model.safetensors` + `config.json` that `transformers` loads as
 `RemBertModel`, `RemBertForMaskedLM` (with our MLM head and output embedding),
-`RemBertForSequenceClassification` or `RemBertForQuestionAnswering`.
+`RemBertForSequenceClassification`, `RemBertForTokenClassification` or
+`RemBertForQuestionAnswering`.
 """
 
 import dataclasses
 import json
 import os
+import pickle
 import re
 from typing import Any, Optional
 
@@ -23,23 +27,24 @@ import numpy as np
 import tensorflow as tf
 
 from rembert_tf import file_io
-from rembert_tf import pretrained
+from rembert_tf import model_folder
 from rembert_tf.convert import name_map
 from rembert_tf.convert import safetensors_io
 from rembert_tf.convert.errors import ConversionError
 from rembert_tf.convert.importer import Source
 from rembert_tf.convert.manifest import Manifest
 from rembert_tf.convert.progress import Progress
+from rembert_tf.modeling import checkpoints
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.config import ConfigError
 from rembert_tf.modeling.config import RemBertConfig
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json",
                 "pytorch_model.bin", "tf_model.h5")
-_MODEL_ROOTS = frozenset({"encoder", "masked_lm", "classifier", "span_labeler"})
 _ARCHITECTURES = {
     name_map.MASKED_LM: "RemBertForMaskedLM",
     name_map.CLASSIFIER: "RemBertForSequenceClassification",
+    name_map.TOKEN_CLASSIFIER: "RemBertForTokenClassification",
     name_map.SPAN_LABELER: "RemBertForQuestionAnswering",
 }
 
@@ -126,6 +131,10 @@ class HuggingFaceSource(Source):
           f"{self.path}: cannot read ({type(e).__name__}: {first_line}); "
           "truncated, not a weights file, or (pytorch_model.bin) it pickles "
           "more than tensors") from None
+    pooler = any(n.removeprefix("rembert.").startswith("pooler.")
+                 for n in self._shapes)
+    self.excluded_parts = frozenset(
+        {name_map.TOKEN_CLASSIFIER if pooler else name_map.CLASSIFIER})
 
   def _open_safetensors(self, paths: list[str]) -> None:
     self._shapes = {}
@@ -136,9 +145,21 @@ class HuggingFaceSource(Source):
         self._readers[name] = lambda n=name, r=reader: r.read(n)
 
   def _open_bin(self) -> None:
+    """Memory-maps the tensors: listing their shapes reads none of them."""
     import torch  # pylint: disable=g-import-not-at-top
-    state = torch.load(self.path, map_location="cpu", weights_only=True,
-                       mmap=True)
+    try:
+      state = torch.load(self.path, map_location="cpu", weights_only=True,
+                         mmap=True)
+    except pickle.UnpicklingError as e:
+      # torch's message suggests weights_only=False, which would run the code.
+      refused = [line.strip() for line in str(e).splitlines()
+                 if "GLOBAL" in line or "Unsupported" in line]
+      raise ConversionError(
+          f"{self.path}: refused: it pickles more than tensors "
+          f"({refused[0] if refused else type(e).__name__}), and "
+          "pytorch_model.bin is only read with torch.load(weights_only=True), "
+          "which never runs pickled code; use the model's model.safetensors "
+          "instead") from None
     self._shapes = {}
     for name, value in state.items():
       self._shapes[name] = list(value.shape)
@@ -193,11 +214,11 @@ def export_model(model_dir: str, output_dir: str, overwrite: bool = False,
     ConversionError: the directory is not a converted or saved RemBERT model.
   """
   try:
-    config = pretrained.read_config(model_dir)
+    config = model_folder.read_config(model_dir)
   except ConfigError as e:
     raise ConversionError(str(e)) from None
   try:
-    reader = tf.train.load_checkpoint(pretrained.find_checkpoint(model_dir))
+    reader = tf.train.load_checkpoint(checkpoints.resolve_checkpoint(model_dir))
   except CheckpointMismatchError as e:
     raise ConversionError(str(e)) from None
   shapes = reader.get_variable_to_shape_map()
@@ -207,21 +228,22 @@ def export_model(model_dir: str, output_dir: str, overwrite: bool = False,
   present = {table[k].row.part for k in shapes if k in table}
   head = next((p for p in _ARCHITECTURES if p in present), None)
   architecture = _ARCHITECTURES.get(head, "RemBertModel")
-  num_labels = (shapes["classifier/bias" + name_map.CHECKPOINT_SUFFIX][0]
-                if head == name_map.CLASSIFIER else None)
+  num_labels = (shapes[f"{head}/bias" + name_map.CHECKPOINT_SUFFIX][0]
+                if head in (name_map.CLASSIFIER, name_map.TOKEN_CLASSIFIER)
+                else None)
   entries, sources = [], {}
   for key in sorted(shapes):
     if not key.endswith(name_map.CHECKPOINT_SUFFIX):
       continue
-    if "OPTIMIZER_SLOT" in key or key.split("/")[0] not in _MODEL_ROOTS:
+    if name_map.is_training_state(key):
       manifest.skipped_optimizer_state.append(key)  # Training state.
       continue
     tensor = table.get(key)
     if tensor is None:
       manifest.leave(key, shapes[key], "no place in the RemBERT name table")
       continue
-    if tensor.row.part == name_map.POOLER and head in (name_map.MASKED_LM,
-                                                      name_map.SPAN_LABELER):
+    if tensor.row.part == name_map.POOLER and head in (
+        name_map.MASKED_LM, name_map.TOKEN_CLASSIFIER, name_map.SPAN_LABELER):
       manifest.leave(key, shapes[key], f"{architecture} has no pooler")
       continue
     name = tensor.hf_name(task_model=head is not None)

@@ -11,8 +11,10 @@ The canonical layout is the TF1 one (dense kernels [in, out]). From it:
     [heads, head_size, H], [heads, head_size]) where `heads`: a row-major reshape.
 
 The MLM head's names in the original checkpoint are not published; every plausible
-spelling is accepted (tf1 patterns are regular expressions), and anything that
-still does not match is reported as unplaced, never dropped silently.
+spelling is accepted (tf1 patterns are regular expressions), the output embedding
+is also recognised by its [V, Eout] shape, a `--name_map` file places any other
+name (`importer.plan`), and anything that still does not match is reported as
+unplaced, never dropped silently.
 """
 
 import dataclasses
@@ -30,6 +32,7 @@ PROJECTION = "projection"
 MASKED_LM = "masked_lm"
 OUTPUT_EMBEDDING = "output_embedding"
 CLASSIFIER = "classifier"
+TOKEN_CLASSIFIER = "token_classifier"
 SPAN_LABELER = "span_labeler"
 
 # Optimizer state in the original checkpoint (BERT-TF1 AdamWeightDecayOptimizer,
@@ -41,6 +44,18 @@ _OPTIMIZER = re.compile(
 
 def is_optimizer_state(tf1_name: str) -> bool:
   return bool(_OPTIMIZER.search(tf1_name))
+
+
+# Roots of our object-based checkpoints that hold model weights.
+MODEL_ROOTS = frozenset({"encoder", "masked_lm", "classifier",
+                         "token_classifier", "span_labeler"})
+
+
+def is_training_state(key: str) -> bool:
+  """Keys of our checkpoints that are no model weight (optimizer slots, step,
+  the object graph): a training run's model_dir holds them beside the model."""
+  return (not key.endswith(CHECKPOINT_SUFFIX) or "OPTIMIZER_SLOT" in key
+          or key.split("/")[0] not in MODEL_ROOTS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +178,11 @@ _ROWS: tuple[Row, ...] = tuple(
     + [Row("classifier/kernel", "classifier.weight", (), CLASSIFIER,
            hf_transpose=True),
        Row("classifier/bias", "classifier.bias", (), CLASSIFIER),
+       # RemBertForTokenClassification names its head `classifier` too; a
+       # source says which of the two it holds (`importer.Source`).
+       Row("token_classifier/kernel", "classifier.weight", (),
+           TOKEN_CLASSIFIER, hf_transpose=True),
+       Row("token_classifier/bias", "classifier.bias", (), TOKEN_CLASSIFIER),
        Row("span_labeler/kernel", "qa_outputs.weight", (), SPAN_LABELER,
            hf_transpose=True),
        Row("span_labeler/bias", "qa_outputs.bias", (), SPAN_LABELER)])

@@ -15,7 +15,18 @@ Layout under the output root:
   xnli/train-en.tsv, xnli/{dev,test}-<lang>.tsv     text_a, text_b, label
   pawsx/train-en.tsv, pawsx/{dev,test}-<lang>.tsv   labels 0/1
   squad/train-en.json, squad/{dev,test}-<lang>.json SQuAD v1.1 JSON
+  panx/train-en.tsv, panx/{dev,test}-<lang>.tsv     word<TAB>NER tag (IOB2)
+  udpos/train-en.tsv, udpos/{dev,test}-<lang>.tsv   word<TAB>UPOS tag
   MANIFEST.json                written last: parameters and counts
+
+The tagging sets (XTREME's layout, a blank line after each sentence) are the
+same sentences in both: their tags come from the generator itself, which
+knows each word's slot. Slot words are PER (people), LOC (cities) or ORG
+(employers, a slot only the tagging sets use) entities and PROPN, or the
+object's NOUN (DET for its article), the colour's ADJ; the frames' own words
+have a hand-written UPOS tag per language. Words are the frames' whitespace
+runs with their punctuation split off, and each word of a slot (Hà Nội, das
+Auto); Chinese frames are cut into their known words, longest first.
 
 Command line:
   python -m rembert_tf.data.demo_corpus --output_dir=out/demo/corpus
@@ -25,6 +36,7 @@ import dataclasses
 import json
 import os
 import random
+import string
 from typing import Any, Iterator, Sequence
 
 from rembert_tf import file_io
@@ -39,6 +51,13 @@ SCRIPTS = {"en": "Latin", "de": "Latin", "es": "Latin", "vi": "Latin",
 MANIFEST = "MANIFEST.json"
 _WORLD_SEED = 0
 XNLI_LABELS = ("entailment", "contradiction", "neutral")
+# The NER tags (IOB2), PAN-X's set. English has no I-LOC (its cities are one
+# word, other languages' are not always) and no language has an I-PER, so
+# data prep takes the set from here, not from the English training file.
+NER_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
+# The fine-tuning sets, each a directory of the root (recorded in the
+# manifest, so a corpus written before a set existed is written again).
+SETS = ("xnli", "pawsx", "squad", "panx", "udpos")
 
 # People: gender, name per language, Russian genitive.
 _PEOPLE = [
@@ -61,6 +80,20 @@ _CITIES = [
     ("Delhi Delhi Delhi Delhi Дели دلهي दिल्ली 德里", "Дели"),
     ("Hanoi Hanoi Hanói Hà_Nội Ханой هانوي हनोई 河内", "Ханое"),
     ("Beijing Peking Pekín Bắc_Kinh Пекин بكين बीजिंग 北京", "Пекине"),
+]
+# Employers (tagging sets only): name per language ("_" stands for a space).
+_ORGS = [
+    "Nova_Bank Nova_Bank Banco_Nova Ngân_hàng_Nova Нова_Банк بنك_نوفا "
+    "नोवा_बैंक 诺瓦银行",
+    "Orion_Motors Orion_Motors Orion_Motors Orion_Motors Орион_Моторс "
+    "أوريون_موتورز ओरियन_मोटर्स 猎户汽车",
+    "Lumen_Labs Lumen_Labs Lumen_Labs Lumen_Labs Люмен_Лабс لومن_لابز "
+    "ल्यूमेन_लैब्स 流明实验室",
+    "Kestrel_Foods Kestrel_Foods Kestrel_Foods Kestrel_Foods Кестрел_Фудс "
+    "كيستريل_فودز केस्ट्रेल_फ़ूड्स 红隼食品",
+    "Atlas Atlas Atlas Atlas Атлас أطلس एटलस 阿特拉斯",
+    "Zenit_Media Zenit_Media Zenit_Media Zenit_Media Зенит_Медиа زينيت_ميديا "
+    "ज़ेनिट_मीडिया 天顶传媒",
 ]
 # Objects: form per language; es/ar/hi forms end in ":m" or ":f" (gender).
 _OBJECTS = [
@@ -100,6 +133,14 @@ _TEMPLATES = {
         "hi": {"f": "{p} {city} में काम करती है।",
                "m": "{p} {city} में काम करता है।"},
         "zh": "{p}在{city}工作。"},
+    "employer": {
+        "en": "{p} works for {org}.", "de": "{p} arbeitet bei {org}.",
+        "es": "{p} trabaja para {org}.", "vi": "{p} làm việc cho {org}.",
+        "ru": "{p} работает в компании {org}.",
+        "ar": {"f": "تعمل {p} في {org}.", "m": "يعمل {p} في {org}."},
+        "hi": {"f": "{p} {org} में काम करती है।",
+               "m": "{p} {org} में काम करता है।"},
+        "zh": "{p}在{org}工作。"},
     "colour": {
         "en": "{p}'s {obj} is {colour}.", "de": "{Obj} von {p} ist {colour}.",
         "es": "{Obj} de {p} es {colour}.", "vi": "{Obj} của {p} màu {colour}.",
@@ -144,6 +185,7 @@ class Fact:
   city: int = 0
   obj: int = 0
   colour: int = 0
+  org: int = 0
 
 
 def _slots(lang: str, fact: Fact) -> tuple[dict[str, str], str]:
@@ -158,6 +200,7 @@ def _slots(lang: str, fact: Fact) -> tuple[dict[str, str], str]:
   slots = {"p": _per_language(names)[lang], "p_gen": p_gen,
            "q": _per_language(q_names)[lang], "q_gen": q_gen,
            "city": city_loc if lang == "ru" else _per_language(city_names)[lang],
+           "org": _per_language(_ORGS[fact.org])[lang],
            "obj": obj, "Obj": obj[:1].upper() + obj[1:], "colour": colour,
            "poss": "की" if obj_gender == "f" else "का"}
   return slots, gender
@@ -192,6 +235,7 @@ class World:
     self.home = [rng.randrange(len(_CITIES)) for _ in _PEOPLE]
     self.work = [(h + 1 + rng.randrange(len(_CITIES) - 1)) % len(_CITIES)
                  for h in self.home]
+    self.employer = [rng.randrange(len(_ORGS)) for _ in _PEOPLE]
 
   def document(self, rng: random.Random) -> list[Fact]:
     """Facts of one document: a person, their friend, belongings, cities."""
@@ -298,6 +342,116 @@ def _squad_article(lang: str, doc: Sequence[Fact], doc_id: str) -> dict[str, Any
   return {"title": doc_id, "paragraphs": [{"context": context, "qas": qas}]}
 
 
+# Tags of each slot's words: NER entity type (None: O) and UPOS.
+_SLOT_TAGS = {"p": ("PER", "PROPN"), "q": ("PER", "PROPN"),
+              "p_gen": ("PER", "PROPN"), "q_gen": ("PER", "PROPN"),
+              "city": ("LOC", "PROPN"), "org": ("ORG", "PROPN"),
+              "obj": (None, "NOUN"), "Obj": (None, "NOUN"),
+              "colour": (None, "ADJ"), "poss": (None, "ADP")}
+# Slot words whose UPOS differs from their slot's: articles, Russian's "цвета".
+_SLOT_WORD_POS = {"das": "DET", "der": "DET", "die": "DET", "el": "DET",
+                  "la": "DET", "цвета": "NOUN"}
+# UPOS of every word of the tagging frames (lives, works, employer, colour,
+# friend), all languages.
+_FRAME_POS = {
+    "lives": "VERB", "works": "VERB", "in": "ADP", "'s": "PART", "is": "AUX",
+    "a": "DET", "friend": "NOUN", "of": "ADP", "for": "ADP",
+    "wohnt": "VERB", "arbeitet": "VERB", "von": "ADP", "ist": "AUX",
+    "eine": "DET", "ein": "DET", "Freundin": "NOUN", "Freund": "NOUN",
+    "bei": "ADP",
+    "vive": "VERB", "trabaja": "VERB", "en": "ADP", "de": "ADP", "es": "AUX",
+    "amiga": "NOUN", "amigo": "NOUN", "para": "ADP",
+    "sống": "VERB", "ở": "ADP", "làm": "VERB", "việc": "NOUN", "của": "ADP",
+    "màu": "NOUN", "là": "AUX", "bạn": "NOUN", "cho": "ADP",
+    "живёт": "VERB", "работает": "VERB", "в": "ADP", "У": "ADP",
+    "подруга": "NOUN", "друг": "NOUN", "компании": "NOUN",
+    "تعيش": "VERB", "يعيش": "VERB", "تعمل": "VERB", "يعمل": "VERB",
+    "في": "ADP", "صديقة": "NOUN", "صديق": "NOUN",
+    "में": "ADP", "रहती": "VERB", "रहता": "VERB", "है": "AUX", "काम": "NOUN",
+    "करती": "VERB", "करता": "VERB", "की": "ADP", "का": "ADP", "दोस्त": "NOUN",
+    "住在": "VERB", "在": "ADP", "工作": "VERB", "的": "PART", "是": "AUX",
+    "朋友": "NOUN",
+    ".": "PUNCT", "。": "PUNCT", "।": "PUNCT", "—": "PUNCT"}
+_PUNCTUATION = ".。।—"
+_TAGGING_KINDS = ("lives", "works", "employer", "colour", "friend")
+
+
+def _known_words(text: str) -> list[str]:
+  """`text` as words of `_FRAME_POS`, longest first (Chinese has no spaces)."""
+  if not text:
+    return []
+  n = next(n for n in range(len(text), 0, -1) if text[:n] in _FRAME_POS)
+  return [text[:n]] + _known_words(text[n:])
+
+
+def _frame_words(text: str) -> list[str]:
+  """A frame's words between slots: whitespace runs, punctuation split off."""
+  words = []
+  for run in text.split():
+    body = run.lstrip(_PUNCTUATION)
+    core = body.rstrip(_PUNCTUATION)
+    words += [*run[:len(run) - len(body)], *_known_words(core),
+              *body[len(core):]]
+  return words
+
+
+def tagged_words(lang: str, fact: Fact) -> list[tuple[str, str, str]]:
+  """(word, NER tag in IOB2, UPOS tag) of each word of `fact`'s sentence."""
+  slots, gender = _slots(lang, fact)
+  template = _TEMPLATES[fact.kind][lang]
+  if isinstance(template, dict):
+    template = template[gender]
+  words = []
+  for text, slot, _, _ in string.Formatter().parse(template):
+    words += [(w, "O", _FRAME_POS[w]) for w in _frame_words(text)]
+    if slot:
+      entity, pos = _SLOT_TAGS[slot]
+      for i, word in enumerate(slots[slot].split()):
+        ner = f"{'I' if i else 'B'}-{entity}" if entity else "O"
+        words.append((word, ner, _SLOT_WORD_POS.get(word.lower(), pos)))
+  return words
+
+
+def _tagging_facts(world: World, rng: random.Random) -> list[Fact]:
+  """One or two facts about one person, one sentence each."""
+  p = rng.randrange(len(_PEOPLE))
+  facts = []
+  for kind in rng.sample(_TAGGING_KINDS, rng.choice((1, 1, 2))):
+    facts.append({
+        "lives": lambda: Fact("lives", p, city=world.home[p]),
+        "works": lambda: Fact("works", p, city=world.work[p]),
+        "employer": lambda: Fact("employer", p, org=world.employer[p]),
+        "colour": lambda: Fact("colour", p, obj=rng.randrange(len(_OBJECTS)),
+                               colour=rng.randrange(len(_COLOURS))),
+        "friend": lambda: Fact("friend", p, q=(p + 1 + rng.randrange(
+            len(_PEOPLE) - 1)) % len(_PEOPLE)),
+    }[kind]())
+  return facts
+
+
+def write_tagging_sets(root: str, seed: int, num_train: int,
+                       num_eval: int) -> dict[str, Any]:
+  """NER (`panx/`) and POS (`udpos/`) sets in XTREME's layout; returns the
+  sentence count per split and the word count per file."""
+  world = World()
+  counts: dict[str, Any] = {"sentences": {}, "words": {}}
+  for split, size in {"train": num_train, "dev": num_eval,
+                      "test": num_eval}.items():
+    rng = random.Random(f"{seed}-{split}-tagging")
+    sentences = [_tagging_facts(world, rng) for _ in range(size)]
+    for lang in (("en",) if split == "train" else LANGUAGES):
+      tagged = [[w for fact in facts for w in tagged_words(lang, fact)]
+                for facts in sentences]
+      for task, column in (("panx", 1), ("udpos", 2)):
+        file_io.write_lines(
+            os.path.join(root, task, f"{split}-{lang}.tsv"),
+            (f"{w[0]}\t{w[column]}\n" if w else "\n"
+             for words in tagged for w in words + [()]))
+      counts["words"][f"{split}-{lang}"] = sum(map(len, tagged))
+    counts["sentences"][split] = size
+  return counts
+
+
 def write_finetuning_sets(root: str, seed: int, num_train: int,
                           num_eval: int) -> dict[str, int]:
   """XNLI, PAWS-X (XTREME TSV layout) and SQuAD v1.1 JSON per language."""
@@ -326,7 +480,7 @@ def write_demo_corpus(root: str, num_documents: int = 1000, seed: int = 0,
   """Writes the corpus and fine-tuning sets unless already complete there."""
   params = {"num_documents": num_documents, "seed": seed,
             "num_train": num_train, "num_eval": num_eval,
-            "languages": list(LANGUAGES)}
+            "languages": list(LANGUAGES), "sets": list(SETS)}
   manifest_path = os.path.join(root, MANIFEST)
   if os.path.exists(manifest_path):
     with open(manifest_path, encoding="utf-8") as f:
@@ -336,7 +490,8 @@ def write_demo_corpus(root: str, num_documents: int = 1000, seed: int = 0,
   write_pretraining_text(root, num_documents, seed)
   manifest = {"params": params, "scripts": SCRIPTS,
               "finetuning_examples": write_finetuning_sets(root, seed, num_train,
-                                                           num_eval)}
+                                                           num_eval),
+              "tagging": write_tagging_sets(root, seed, num_train, num_eval)}
   file_io.write_json(manifest_path, manifest)
   return manifest
 

@@ -5,12 +5,15 @@ This is the only module of the package that imports TensorFlow.
 """
 
 import os
+import re
+import struct
 from typing import Any, Mapping
 
 import tensorflow as tf
 
 from rembert_tf import file_io
 from rembert_tf.data import metadata as metadata_lib
+from rembert_tf.data import tfrecord_writer
 
 
 def decode_record(record: tf.Tensor, max_seq_length: int,
@@ -31,6 +34,99 @@ def _language_files(data_dir: str, meta: Mapping[str, Any], language: str) -> li
     raise file_io.MetadataError(
         f"{file_io.metadata_file(data_dir)}: shard files missing: {missing}.")
   return files
+
+
+# How to replace one damaged shard: data prep rebuilds only missing shards.
+REGENERATE_SHARD = ("copy it again, or delete it and its .json stats file and "
+                    "rerun the create_pretraining_data.py command that wrote "
+                    "it (it rebuilds only missing shards)")
+
+
+def data_loss_reason(error: tf.errors.DataLossError) -> str:
+  """TensorFlow's reason ("truncated record at 1044"), without the op trace."""
+  match = re.search(r"(truncated|corrupted) record at \d+", error.message)
+  return match.group(0) if match else error.message.split(" [Op:")[0]
+
+
+def _first_record(data_dir: str, meta: Mapping[str, Any],
+                  language: str) -> tuple[str, bytes] | None:
+  """The language's first record and its shard (empty shards skipped).
+
+  Read through gfile and checked here (length, data CRC) rather than with
+  tf.data: an eager op this early would initialise TensorFlow's runtime
+  before the multi-worker strategy, which must configure it first.
+  """
+  for shard in _language_files(data_dir, meta, language):
+    with tf.io.gfile.GFile(shard, "rb") as f:
+      header = f.read(12)
+      if not header:
+        continue
+      length = struct.unpack("<Q", header[:8])[0] if len(header) == 12 else -1
+      data = f.read(length) if length >= 0 else b""
+      data_crc = f.read(4)
+    if length < 0 or len(data) != length or len(data_crc) != 4:
+      problem = "truncated record at 0"
+    elif struct.unpack("<I", data_crc)[0] != int(
+        tfrecord_writer.masked_crc32c([data])[0]):
+      problem = "corrupted record at 0"
+    else:
+      return shard, data
+    raise file_io.MetadataError(f"{shard}: {problem}: the file is truncated "
+                                f"or corrupt; {REGENERATE_SHARD}")
+  return None
+
+
+def check_first_records(data_dir: str, meta: Mapping[str, Any]) -> None:
+  """Fails unless each language's first record has the features, types and
+  lengths that training will parse by the metadata.
+
+  One record a language is cheap even on a bucket, and it catches a
+  metadata.json that does not describe its shards (copied in from other data,
+  or edited) before the first step instead of as a parse error mid-run.
+
+  Raises:
+    file_io.MetadataError: naming the shard, the features and the fix.
+  """
+  spec = metadata_lib.feature_spec(meta["max_seq_length"],
+                                   meta["max_predictions_per_seq"])
+  for lang in meta["languages"]:
+    found = _first_record(data_dir, meta, lang)
+    if found is None:
+      continue  # No records: nothing that training could misparse.
+    shard, record = found
+    features = tf.train.Example.FromString(record).features.feature
+    problems = []
+    for name, want in spec.items():
+      kind = "float_list" if want["dtype"] == "float32" else "int64_list"
+      if name not in features or features[name].WhichOneof("kind") != kind:
+        problems.append(f"no {kind} feature {name}")
+      elif len(getattr(features[name], kind).value) != want["shape"][0]:
+        problems.append(f"{name} has {len(getattr(features[name], kind).value)}"
+                        f" values, not {want['shape'][0]}")
+    if problems:
+      raise file_io.MetadataError(
+          f"{shard}: its first record does not match "
+          f"{file_io.metadata_file(data_dir)} (max_seq_length "
+          f"{meta['max_seq_length']}, max_predictions_per_seq "
+          f"{meta['max_predictions_per_seq']}): {'; '.join(problems)}; the "
+          "metadata does not describe these records: regenerate the data with "
+          "create_pretraining_data.py")
+
+
+def damaged_shards(data_dir: str, meta: Mapping[str, Any]) -> list[str]:
+  """"<shard> (<reason>)" for each shard that does not read to its end.
+
+  Reads every shard in full, so it is only for after a read failed:
+  TensorFlow's DataLossError does not say which file it came from.
+  """
+  damaged = []
+  for lang in meta["languages"]:
+    for shard in _language_files(data_dir, meta, lang):
+      try:
+        tf.data.TFRecordDataset(shard).reduce(0, lambda n, _: n + 1)
+      except tf.errors.DataLossError as e:
+        damaged.append(f"{shard} ({data_loss_reason(e)})")
+  return damaged
 
 
 def make_pretraining_dataset(

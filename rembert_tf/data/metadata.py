@@ -39,19 +39,39 @@ def feature_spec(max_seq_length: int,
           "masked_lm_weights": {"dtype": "float32", "shape": p}}
 
 
+# The keys training reads (besides each language's shards and weight).
+_REQUIRED = (("max_seq_length",), ("max_predictions_per_seq",),
+             ("sentencepiece", "vocab_size"), ("sentencepiece", "sha256"),
+             ("sentencepiece", "special_ids", "pad"),
+             ("sentencepiece", "special_ids", "cls"),
+             ("sentencepiece", "special_ids", "sep"),
+             ("sampling", "weights"), ("languages",))
+
+
 def read_metadata(path: str) -> dict[str, Any]:
-  """Reads `<dir>/metadata.json` (or the file itself) and checks its format."""
-  return file_io.read_metadata(path, FORMAT, FORMAT_VERSION,
-                             written_by=_WRITTEN_BY)
+  """Reads `<dir>/metadata.json` (or the file itself) and checks its format
+  and that every key training reads is there."""
+  meta = file_io.read_metadata(path, FORMAT, FORMAT_VERSION,
+                               written_by=_WRITTEN_BY)
+  languages = meta.get("languages")
+  per_language = [key for lang in (languages if isinstance(languages, dict)
+                                   else ())
+                  for key in (("languages", lang, "shards"),
+                              ("sampling", "weights", lang))]
+  file_io.require_keys(path, meta, [*_REQUIRED, *per_language],
+                       written_by=_WRITTEN_BY)
+  return meta
 
 
 def validate(meta: Mapping[str, Any], data_dir: str, *, max_seq_length: int | None = None,
              max_predictions_per_seq: int | None = None,
              vocab_size: int | None = None,
-             sp_model_sha256: str | None = None) -> None:
+             sp_model_sha256: str | None = None,
+             special_ids: Mapping[str, int] | None = None) -> None:
   """Raises file_io.MetadataError if the data does not fit the training settings.
 
-  Settings passed as None are not checked.
+  Settings passed as None are not checked; `special_ids` are the model's
+  ({"cls": ..., "sep": ..., "pad": ...}, `RemBertConfig.special_ids()`).
   """
   sp = meta["sentencepiece"]
   file_io.check_matches(
@@ -60,6 +80,7 @@ def validate(meta: Mapping[str, Any], data_dir: str, *, max_seq_length: int | No
        ("max_predictions_per_seq", meta["max_predictions_per_seq"],
         max_predictions_per_seq),
        ("vocab_size", sp["vocab_size"], vocab_size),
-       ("sentencepiece sha256", sp["sha256"], sp_model_sha256)],
+       ("sentencepiece sha256", sp["sha256"], sp_model_sha256)] +
+      file_io.special_id_checks(meta, special_ids or {}),
       "Regenerate the data with matching flags or change the training config "
       "to match.", here="in training")

@@ -7,6 +7,7 @@ workers, and a restart skips shards that are already finished.
 """
 
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -33,6 +34,8 @@ from rembert_tf.data.sentencepiece_vocab import Vocab, load_vocab
 AUTO_SHARD_BYTES = 8 << 20  # num_shards=0: one shard per 8 MiB of text.
 _SENTENCES_PER_BATCH = 4096  # Sentences tokenized per SentencePiece call.
 _ROWS_PER_CHUNK = 2048  # Packed rows masked, shuffled and written together.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_NAMES = 10  # Finished shards named in the message, at most.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +74,15 @@ class _ShardTask:
 def check_flags(config: DataPrepConfig) -> None:
   """Rejects impossible settings before anything is read or written.
 
-  Only numbers are checked, so callers can run it before resolving inputs.
+  Only the numbers and the output path are checked, so callers can run it
+  before resolving inputs.
   """
   problems = []
+  blocker = file_io.blocking_file(config.output_dir)
+  if blocker:
+    problems.append(f"--output_dir={config.output_dir}: {blocker} is a file, "
+                    "not a directory; pass a directory (it is created if "
+                    "missing)")
   if config.max_seq_length < 3:
     problems.append(f"--max_seq_length={config.max_seq_length} leaves no room "
                     "for text besides [CLS] and [SEP]; use at least 3")
@@ -237,18 +246,45 @@ def _run_tasks(todo: Sequence[_ShardTask],
 
 
 def run(config: DataPrepConfig) -> dict[str, Any]:
-  """Writes all missing shards and `metadata.json`; returns the metadata."""
+  """Writes all missing shards and `metadata.json`; returns the metadata.
+
+  Raises:
+    DataPrepError: bad input or settings, or a full disk (which keeps the
+      finished shards, so a rerun resumes).
+  """
   check_flags(config)
   vocab = load_vocab(config.sp_model_file)
   tasks = _plan(config, vocab)
   settings, fingerprint = tasks[0].settings, tasks[0].fingerprint
-  os.makedirs(config.output_dir, exist_ok=True)
-  with shards.exclusive(config.output_dir):
-    results = _build_shards(config, tasks)
-    meta = _metadata(config, vocab, tasks, results, settings, fingerprint)
-    file_io.write_json(
-        os.path.join(config.output_dir, file_io.METADATA_FILE), meta)
+  try:
+    os.makedirs(config.output_dir, exist_ok=True)
+    with shards.exclusive(config.output_dir):
+      results = _build_shards(config, tasks)
+      meta = _metadata(config, vocab, tasks, results, settings, fingerprint)
+      file_io.write_json(
+          os.path.join(config.output_dir, file_io.METADATA_FILE), meta)
+  except OSError as e:
+    if e.errno not in _DISK_FULL:
+      raise
+    raise _disk_full_error(config, tasks, e) from None
   return meta
+
+
+def _disk_full_error(config: DataPrepConfig, tasks: Sequence[_ShardTask],
+                     error: OSError) -> DataPrepError:
+  """Names what a full disk (or quota) left: finished shards, kept."""
+  done = [t.name for t in tasks
+          if shards.finished_stats(config.output_dir, t.name) is not None]
+  shown = ", ".join(done[:_DISK_FULL_NAMES]) + (
+      f" and {len(done) - _DISK_FULL_NAMES} more"
+      if len(done) > _DISK_FULL_NAMES else "")
+  kept = (f"{len(done)} of {len(tasks)} shards complete and kept ({shown}; "
+          f"a complete one has its {shards.STATS_SUFFIX} stats file beside it)"
+          if done else f"none of the {len(tasks)} shards complete")
+  return DataPrepError(
+      f"--output_dir={config.output_dir}: {error.strerror} while writing; "
+      f"{kept}; {file_io.METADATA_FILE} not written. Free space and rerun the "
+      "same command: it resumes after the complete shards.")
 
 
 def _build_shards(config: DataPrepConfig,
@@ -285,8 +321,8 @@ def _build_shards(config: DataPrepConfig,
       logging.info("%s done: %d examples; %d/%d shards; %.0f tokens/s; "
                    "ETA %.0fs", stats["shard"], stats["examples"],
                    len(results), len(tasks), tokens / max(elapsed, 1e-9), eta)
-  finally:
-    shards.remove_incomplete(config.output_dir)  # Only after a failure.
+  finally:  # Only removes anything after a failure.
+    shards.remove_incomplete(config.output_dir, (t.name for t in todo))
   return results
 
 

@@ -74,6 +74,27 @@ def file_sha256(path: str) -> str:
   return digest.hexdigest()
 
 
+def find_special_ids(processor: spm.SentencePieceProcessor
+                     ) -> tuple[dict[str, int], list[str]]:
+  """The ids of [CLS], [SEP], [MASK] and padding, and the names of any missing.
+
+  Padding is the model's pad_id, else a "[PAD]" piece (as some released
+  vocabularies have it); the one rule for data prep, fine-tuning, export and
+  `rembert_tf.load_tokenizer`.
+  """
+  unk = processor.unk_id()
+  ids = {"cls": processor.piece_to_id(CLS), "sep": processor.piece_to_id(SEP),
+         "mask": processor.piece_to_id(MASK)}
+  missing = [piece for piece, i in zip((CLS, SEP, MASK), ids.values())
+             if i == unk]
+  ids["pad"] = processor.pad_id()
+  if ids["pad"] < 0:
+    ids["pad"] = processor.piece_to_id("[PAD]")
+  if ids["pad"] == unk:
+    missing.append("pad (pad_id)")
+  return ids, missing
+
+
 def load_vocab(path: str) -> Vocab:
   """Loads a model and checks it has [CLS], [SEP], [MASK] and a pad id."""
   if not os.path.isfile(path):
@@ -84,19 +105,14 @@ def load_vocab(path: str) -> Vocab:
   except (OSError, RuntimeError) as e:
     raise DataPrepError(
         f"--sp_model_file: {path} is not a SentencePiece model ({e}).") from e
-  unk = processor.unk_id()
-  missing = [p for p in (CLS, SEP, MASK) if processor.piece_to_id(p) == unk]
-  pad = processor.pad_id()
-  if pad < 0:
-    missing.append("pad (pad_id)")
+  ids, missing = find_special_ids(processor)
   if missing:
     raise DataPrepError(
         f"--sp_model_file: {path} lacks the special tokens {missing}; train "
         "it with control_symbols=[CLS],[SEP],[MASK] and pad_id=0 (see "
         "rembert_tf.data.sentencepiece_vocab).")
-  special = SpecialIds(pad=pad, unk=unk, cls=processor.piece_to_id(CLS),
-                       sep=processor.piece_to_id(SEP),
-                       mask=processor.piece_to_id(MASK))
+  special = SpecialIds(unk=processor.unk_id(), **ids)
+  pad, unk = special.pad, special.unk
   size = processor.get_piece_size()
   never_mask = np.zeros(size, bool)
   word_start = np.zeros(size, bool)

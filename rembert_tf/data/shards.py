@@ -13,7 +13,7 @@ import fcntl
 import glob
 import json
 import os
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from absl import logging
 
@@ -31,21 +31,37 @@ def shard_name(language: str, index: int, count: int) -> str:
 
 @contextlib.contextmanager
 def exclusive(output_dir: str) -> Iterator[None]:
-  """Holds an exclusive lock on the output dir: one run writes there at a time."""
+  """Holds an exclusive lock on the output dir: one run writes there at a time.
+
+  The lock file is removed on the way out, failures included, so a finished
+  or failed run leaves only its outputs; one left by a killed run is unlocked
+  and taken over by the next run.
+  """
   path = os.path.join(output_dir, LOCK_FILE)
   with open(path, "w", encoding="utf-8") as f:
     try:
       fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as e:
+      # The holder may have removed the file between our open and flock.
+      if os.fstat(f.fileno()).st_ino != os.stat(path).st_ino:
+        raise BlockingIOError
+    except (BlockingIOError, FileNotFoundError) as e:
       raise DataPrepError(
           f"--output_dir: {output_dir} is in use by another run (it holds "
           f"{path}); wait for it to finish or use another directory.") from e
-    yield
+    try:
+      yield
+    finally:
+      os.remove(path)  # Before the lock is released by closing.
 
 
-def remove_incomplete(output_dir: str) -> None:
-  """Deletes temporary files left by an interrupted run."""
-  for path in glob.glob(os.path.join(output_dir, "*" + file_io.TEMP_SUFFIX)):
+def remove_incomplete(output_dir: str, names: Iterable[str] = ()) -> None:
+  """Deletes temporary files left by an interrupted run, and those of the
+  shards `names` that lack their stats file (a worker stopped between the
+  two renames), so that only finished shards remain."""
+  paths = glob.glob(os.path.join(output_dir, "*" + file_io.TEMP_SUFFIX))
+  paths += [path for path in (os.path.join(output_dir, n) for n in names)
+            if os.path.exists(path) and not os.path.exists(path + STATS_SUFFIX)]
+  for path in paths:
     logging.info("Removing %s, left by an interrupted run.", path)
     os.remove(path)
 

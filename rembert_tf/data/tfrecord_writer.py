@@ -6,14 +6,16 @@ format and the TFRecord framing (length, masked CRC-32C, data, masked CRC-32C)
 themselves with NumPy. Both formats are fixed and small; tests parse the
 output with TensorFlow, which verifies every checksum.
 
-Callers write the bytes through `file_io.AtomicFile`, so a crash never leaves a
-truncated file under the final name.
+Callers write the bytes through `file_io.AtomicFile` (`write_examples` does),
+so a crash never leaves a truncated file under the final name.
 """
 
 import struct
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from rembert_tf import file_io
 
 _CRC_POLY = 0x82F63B78  # CRC-32C (Castagnoli), bit-reversed.
 _MASK_DELTA = 0xA282EAD8
@@ -121,3 +123,9 @@ def frame_records(records: Sequence[bytes]) -> bytes:
   data_crc = masked_crc32c(records).tolist()
   return b"".join(h + struct.pack("<I", hc) + r + struct.pack("<I", dc)
                   for h, hc, r, dc in zip(headers, header_crc, records, data_crc))
+
+
+def write_examples(path: str, features: Mapping[str, np.ndarray]) -> None:
+  """One local TFRecord file of `serialize_examples(features)`, atomically."""
+  with file_io.AtomicFile(path) as f:
+    f.write(frame_records(serialize_examples(features)))

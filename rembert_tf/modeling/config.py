@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from rembert_tf import file_io
 
@@ -57,6 +57,9 @@ class RemBertConfig:
     eos_token_id: id of [SEP].
     tie_word_embeddings: coupled baseline: the MLM head scores against the input
       embedding (requires Eout == Ein) instead of its own output embedding.
+    num_finetuning_layers: layers kept for fine-tuning when the model was
+      pre-trained deeper than it is fine-tuned (the paper's Table 5 and
+      Table 13 rows, section 6.2); None keeps all. `for_finetuning` applies it.
   """
 
   vocab_size: int = 250300
@@ -78,6 +81,7 @@ class RemBertConfig:
   bos_token_id: int = 312
   eos_token_id: int = 313
   tie_word_embeddings: bool = False
+  num_finetuning_layers: Optional[int] = None
 
   def __post_init__(self):
     self.validate()
@@ -86,6 +90,12 @@ class RemBertConfig:
   def head_size(self) -> int:
     """Width of one attention head."""
     return self.hidden_size // self.num_attention_heads
+
+  def special_ids(self) -> dict[str, int]:
+    """[CLS], [SEP] and padding ids, named as data metadata records them
+    (`sentencepiece.special_ids`), to check data against the model."""
+    return {"cls": self.bos_token_id, "sep": self.eos_token_id,
+            "pad": self.pad_token_id}
 
   def validate(self) -> None:
     """Raises ConfigError naming the first invalid field."""
@@ -120,6 +130,11 @@ class RemBertConfig:
            "is true, which needs output_embedding_size == input_embedding_size "
            f"(got {self.output_embedding_size} and {self.input_embedding_size}); "
            "set it to false for a decoupled output embedding")
+    kept = self.num_finetuning_layers
+    if kept is not None and (isinstance(kept, bool) or not isinstance(kept, int)
+                             or not 1 <= kept <= self.num_hidden_layers):
+      fail("num_finetuning_layers", f"must be in [1, num_hidden_layers = "
+           f"{self.num_hidden_layers}] or null, got {kept!r}")
     for field in ("pad_token_id", "bos_token_id", "eos_token_id"):
       value = getattr(self, field)
       if not 0 <= value < self.vocab_size:
@@ -130,8 +145,30 @@ class RemBertConfig:
     """Returns a copy with `changes` applied (and validated)."""
     return dataclasses.replace(self, **changes)
 
+  def for_finetuning(self, num_layers_to_keep: Optional[int] = None
+                     ) -> "RemBertConfig":
+    """The config of the model that is fine-tuned: its bottom k layers.
+
+    k is `num_layers_to_keep` if given, else `num_finetuning_layers`, else
+    every layer. An encoder built on the result restores the first k layers
+    of a checkpoint of this config (`checkpoints.restore`).
+
+    Raises:
+      ConfigError: k outside [1, num_hidden_layers].
+    """
+    k = num_layers_to_keep or self.num_finetuning_layers or (
+        self.num_hidden_layers)
+    if not 1 <= k <= self.num_hidden_layers:
+      raise ConfigError(f"cannot keep {k} layers: must be in [1, "
+                        f"{self.num_hidden_layers}] (the config's layers)")
+    return self.replace(num_hidden_layers=k, num_finetuning_layers=None)
+
   def to_dict(self) -> dict[str, Any]:
-    return dataclasses.asdict(self)
+    """Released-style fields; `num_finetuning_layers` only when it is set."""
+    values = dataclasses.asdict(self)
+    if values["num_finetuning_layers"] is None:
+      del values["num_finetuning_layers"]
+    return values
 
   @classmethod
   def from_dict(cls, values: Mapping[str, Any],

@@ -15,6 +15,7 @@ import tf_keras
 from official.nlp.modeling import layers as tfm_layers
 
 from rembert_tf.modeling.config import RemBertConfig
+from rembert_tf.modeling.serialization import ConfigSerializable
 
 
 def truncated_normal(config: RemBertConfig) -> tf_keras.initializers.Initializer:
@@ -22,7 +23,8 @@ def truncated_normal(config: RemBertConfig) -> tf_keras.initializers.Initializer
   return tf_keras.initializers.TruncatedNormal(stddev=config.initializer_range)
 
 
-class RemBertEmbeddings(tf_keras.layers.Layer):
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
+class RemBertEmbeddings(ConfigSerializable, tf_keras.layers.Layer):
   """Token ids -> [batch, seq, H]: embeddings at width Ein, then Ein -> H.
 
   The projection exists only when Ein != H (the coupled mBERT baseline has none).

@@ -1,6 +1,6 @@
 """The RemBERT encoder: rebalanced embeddings, L post-LayerNorm layers, a pooler."""
 
-from typing import Optional
+from typing import Any, Optional
 
 import tensorflow as tf
 import tf_keras
@@ -10,8 +10,10 @@ from rembert_tf.modeling.activations import get_activation
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.embeddings import RemBertEmbeddings
 from rembert_tf.modeling.embeddings import truncated_normal
+from rembert_tf.modeling.serialization import ConfigSerializable
 
 
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
 class _Float32SoftmaxAttention(tf_keras.layers.MultiHeadAttention):
   """Keras attention whose softmax always runs in float32.
 
@@ -27,6 +29,7 @@ class _Float32SoftmaxAttention(tf_keras.layers.MultiHeadAttention):
                                             dtype=tf.float32)
 
 
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
 class TransformerBlock(tfm_layers.TransformerEncoderBlock):
   """tf-models-official's post-LN block with a float32 attention softmax.
 
@@ -38,13 +41,25 @@ class TransformerBlock(tfm_layers.TransformerEncoderBlock):
 
   def build(self, input_shape):
     super().build(input_shape)
+    # The projections are made here from the block's input shape, not on the
+    # first call: `load_model` builds a revived block and then restores the
+    # weights into the sublayers that exist at that point.
+    shape = (input_shape if isinstance(input_shape, tf.TensorShape)
+             else tf.TensorShape(input_shape[0]))
     config = self._attention_layer.get_config()
-    for unbuilt in ("query_shape", "key_shape", "value_shape"):
-      config.pop(unbuilt)
-    self._attention_layer = _Float32SoftmaxAttention(**config)
+    config.update(query_shape=shape, key_shape=shape, value_shape=shape)
+    self._attention_layer = _Float32SoftmaxAttention.from_config(config)
+
+  def get_config(self) -> dict[str, Any]:
+    # The stock config holds the activation function itself, which JSON would
+    # store by bare name ("gelu_exact"); its registered name deserializes.
+    return {**super().get_config(),
+            "inner_activation": tf_keras.activations.serialize(
+                tf_keras.activations.get(self._inner_activation))}
 
 
-class RemBertEncoder(tf_keras.layers.Layer):
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
+class RemBertEncoder(ConfigSerializable, tf_keras.layers.Layer):
   """Maps packed token ids to contextual representations.
 
   Inputs are the TF Hub BERT dict: `input_word_ids`, `input_mask` and (optional)
@@ -56,24 +71,25 @@ class RemBertEncoder(tf_keras.layers.Layer):
       the paper's probing and per-layer translation analyses).
     embedding_output: [batch, seq, H], the projected embeddings fed to layer 0.
 
-  `num_layers_to_keep=k` builds only the first k of the config's layers (paper
-  section 6.2): a checkpoint of the full depth restores into it, the upper layers
-  being left behind (see `checkpoints.restore_encoder`).
+  It builds the config's `num_hidden_layers` layers. To fine-tune the bottom k
+  layers of a deeper model (paper section 6.2), build it on
+  `config.for_finetuning(k)`: a checkpoint of the full depth restores into it,
+  the upper layers being left behind (see `checkpoints.restore`).
+
+  `recompute_layers` (set by the trainer for `--recompute_layers`, not part of
+  the config) keeps only each layer's input for the backward pass, which runs
+  the layer's forward pass again: activation memory drops from every layer's
+  intermediates to one layer's, for about a third more compute. The layers'
+  dropout must then be 0, as the recomputation would draw new masks.
   """
 
   def __init__(self,
                config: RemBertConfig,
-               num_layers_to_keep: Optional[int] = None,
                add_pooling_layer: bool = True,
                **kwargs):
     super().__init__(**kwargs)
-    num_layers = config.num_hidden_layers
-    if num_layers_to_keep is not None and not 1 <= num_layers_to_keep <= num_layers:
-      raise ValueError(
-          f"num_layers_to_keep must be between 1 and num_hidden_layers "
-          f"({num_layers}), got {num_layers_to_keep}")
     self.config = config
-    self.num_layers = num_layers_to_keep or num_layers
+    self.num_layers = config.num_hidden_layers
     self.embeddings = RemBertEmbeddings(config, name="embeddings")
     self.attention_mask = tfm_layers.SelfAttentionMask()
     self.transformer_layers = [
@@ -89,12 +105,16 @@ class RemBertEncoder(tf_keras.layers.Layer):
             name=f"transformer/layer_{i}")
         for i in range(self.num_layers)
     ]
+    self.recompute_layers = False
     self.pooler: Optional[tf_keras.layers.Dense] = None
     if add_pooling_layer:
       self.pooler = tf_keras.layers.Dense(
           config.hidden_size, activation="tanh",
           kernel_initializer=truncated_normal(config),
           name="pooler_transform")
+
+  def extra_config(self) -> dict[str, Any]:
+    return {"add_pooling_layer": self.pooler is not None}
 
   def call(self, inputs: dict[str, tf.Tensor],
            training: Optional[bool] = None) -> dict[str, object]:
@@ -108,7 +128,11 @@ class RemBertEncoder(tf_keras.layers.Layer):
     hidden = embeddings
     layer_outputs = []
     for layer in self.transformer_layers:
-      hidden = layer([hidden, attention_mask], training=training)
+      call = lambda h, layer=layer: layer([h, attention_mask],
+                                          training=training)
+      if self.recompute_layers:
+        call = tf.recompute_grad(call)
+      hidden = call(hidden)
       layer_outputs.append(hidden)
     outputs = {
         "sequence_output": hidden,

@@ -13,7 +13,7 @@ the ~85% of tokens that carry no label: for RemBERT's 250k x 1664 table that is
 the difference between [B, P, V] and [B, S, V] activations.
 """
 
-from typing import Optional
+from typing import Any, Optional
 
 import tensorflow as tf
 import tf_keras
@@ -21,9 +21,11 @@ import tf_keras
 from rembert_tf.modeling.activations import get_activation
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.embeddings import truncated_normal
+from rembert_tf.modeling.serialization import ConfigSerializable
 
 
-class RemBertMaskedLM(tf_keras.layers.Layer):
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
+class RemBertMaskedLM(ConfigSerializable, tf_keras.layers.Layer):
   """Scores masked positions against the output embedding.
 
   Decoupled (the default) owns `output_embedding` [V, Eout]. Coupled mode
@@ -55,6 +57,16 @@ class RemBertMaskedLM(tf_keras.layers.Layer):
     self.layer_norm = tf_keras.layers.LayerNormalization(
         axis=-1, epsilon=config.layer_norm_eps, dtype=tf.float32,
         name="transform/layer_norm")
+
+  def get_config(self) -> dict[str, Any]:
+    if self._tied_table is not None:
+      # Keras's protocol for "no config": SavedModel saving tolerates this
+      # error (and only this one) from a sublayer of the saved pretrainer.
+      raise NotImplementedError(
+          "a coupled RemBertMaskedLM scores against the encoder's word "
+          "embedding layer, which its config cannot hold; save the "
+          "RemBertPretrainer, which rebuilds the tie")
+    return super().get_config()
 
   def build(self, input_shape):
     if self._tied_table is None:

@@ -48,11 +48,17 @@ def mlm_head_params(c: RemBertConfig) -> int:
   return params
 
 
+def encoder_params(c: RemBertConfig) -> int:
+  """Embeddings, projection and all `num_hidden_layers` layers (no pooler)."""
+  return embedding_params(c) + c.num_hidden_layers * layer_params(c)
+
+
 def finetuning_params(c: RemBertConfig,
                       num_layers_to_keep: Optional[int] = None) -> int:
-  layers = num_layers_to_keep or c.num_hidden_layers
-  return embedding_params(c) + layers * layer_params(c)
+  """The encoder that is fine-tuned: `c.for_finetuning(num_layers_to_keep)`."""
+  return encoder_params(c.for_finetuning(num_layers_to_keep))
 
 
 def pretraining_params(c: RemBertConfig) -> int:
-  return finetuning_params(c) + mlm_head_params(c)
+  """Every layer plus the MLM head (and the decoupled output embedding)."""
+  return encoder_params(c) + mlm_head_params(c)

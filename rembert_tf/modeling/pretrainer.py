@@ -8,23 +8,26 @@ import tf_keras
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.encoder import RemBertEncoder
 from rembert_tf.modeling.mlm_head import RemBertMaskedLM
+from rembert_tf.modeling.serialization import ConfigSerializable
 
 
-class RemBertPretrainer(tf_keras.Model):
+@tf_keras.utils.register_keras_serializable(package="rembert_tf")
+class RemBertPretrainer(ConfigSerializable, tf_keras.Model):
   """Encoder + MLM head, as pre-trained (MLM only: no pooler, no next-sentence).
 
   Inputs: the encoder's dict plus `masked_lm_positions` [batch, P]. Outputs: the
   encoder's dict plus `mlm_logits` [batch, P, V] (float32). `checkpoint_items`
   names the two parts separately, so fine-tuning restores `encoder` alone and the
   output embedding (the paper's pre-training-only parameters) stays behind.
+  Rebuilt from its config (`tf_keras.models.load_model`), a coupled head is
+  tied again to the new encoder's word embeddings by the constructor.
   """
 
-  def __init__(self, config: RemBertConfig,
-               num_layers_to_keep: Optional[int] = None, **kwargs):
+  def __init__(self, config: RemBertConfig, **kwargs):
     super().__init__(**kwargs)
     self.config = config
-    self.encoder = RemBertEncoder(config, num_layers_to_keep=num_layers_to_keep,
-                                  add_pooling_layer=False, name="encoder")
+    self.encoder = RemBertEncoder(config, add_pooling_layer=False,
+                                  name="encoder")
     self.masked_lm = RemBertMaskedLM(
         config,
         input_embedding_layer=self.encoder.embeddings.word_embeddings,
@@ -47,18 +50,3 @@ class RemBertPretrainer(tf_keras.Model):
     inputs = self.encoder.dummy_inputs(batch_size, seq_length)
     inputs["masked_lm_positions"] = tf.zeros([batch_size, 1], tf.int32)
     return inputs
-
-
-def unique_variables(variables: list[tf.Variable]) -> list[tf.Variable]:
-  """Drops repeats (a coupled head shares the input table with the encoder)."""
-  seen, unique = set(), []
-  for variable in variables:
-    if variable.ref() not in seen:
-      seen.add(variable.ref())
-      unique.append(variable)
-  return unique
-
-
-def count_variables(variables: list[tf.Variable]) -> int:
-  """Number of scalars in `variables`, each shared variable counted once."""
-  return sum(int(v.shape.num_elements()) for v in unique_variables(variables))

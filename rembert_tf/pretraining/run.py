@@ -9,9 +9,10 @@ killed at any moment and started again with the same command continues exactly
 where its last checkpoint was taken.
 """
 
+import contextlib
 import dataclasses
 import os
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from absl import logging
 import tensorflow as tf
@@ -82,15 +83,45 @@ def _dataset_fn(params: PretrainingParams, input_dir: str, global_batch: int,
 
 
 def _check_data(params: PretrainingParams, input_dir: str, flag: str,
-                vocab_size: int) -> None:
-  """Fails before training when the data was prepared with other settings."""
+                config: RemBertConfig) -> None:
+  """Fails before training when the data was prepared with other settings
+  or for another vocabulary, or its records are not what its metadata says."""
   try:
-    metadata_lib.validate(metadata_lib.read_metadata(input_dir), input_dir,
+    meta = metadata_lib.read_metadata(input_dir)
+    metadata_lib.validate(meta, input_dir,
                           max_seq_length=params.max_seq_length,
                           max_predictions_per_seq=params.max_predictions_per_seq,
-                          vocab_size=vocab_size)
+                          vocab_size=config.vocab_size,
+                          special_ids=config.special_ids())
+    input_pipeline.check_first_records(input_dir, meta)
   except file_io.MetadataError as e:
     raise PretrainingError(f"--{flag}: {e}") from None
+
+
+@contextlib.contextmanager
+def _naming_damaged_shards(data_dir: str, flag: str) -> Iterator[None]:
+  """Turns TensorFlow's DataLossError, which names no file, into an error
+  naming the damaged shard(s) of `data_dir` and the fix.
+
+  Checking every record before training would read all the data at each
+  start; instead the shards are read to find the damaged one only after a
+  read failed (checkpoints let the fixed run resume).
+  """
+  try:
+    yield
+  except tf.errors.DataLossError as e:
+    logging.warning("%s in --%s; reading its shards to find the damaged one",
+                    input_pipeline.data_loss_reason(e), flag)
+    damaged = input_pipeline.damaged_shards(
+        data_dir, metadata_lib.read_metadata(data_dir))
+    if not damaged:
+      raise PretrainingError(
+          f"--{flag}={data_dir}: {input_pipeline.data_loss_reason(e)} in a "
+          "shard that reads back intact now (a transient read error?); run "
+          "again to resume") from None
+    raise PretrainingError(
+        f"--{flag}={data_dir}: {', '.join(damaged)}: truncated or corrupt; "
+        f"{input_pipeline.REGENERATE_SHARD}") from None
 
 
 def _initialize(trainer: Trainer, params: PretrainingParams) -> str:
@@ -100,18 +131,13 @@ def _initialize(trainer: Trainer, params: PretrainingParams) -> str:
     return (f"resuming from {latest} (model, optimizer, step "
             f"{trainer.global_step} and input position)")
   if params.init_checkpoint:
-    path = checkpoints.resolve_checkpoint(params.init_checkpoint)
-    present, absent = checkpoints.plan_restore(
-        path, **trainer.model.checkpoint_items)
-    if not present:
-      raise PretrainingError(f"--init_checkpoint={path} holds no variable of "
-                             "this model")
-    reader = tf.train.load_checkpoint(path)
-    for variable, key in present:
-      variable.assign(reader.get_tensor(key))
-    fresh = f"; {len(absent)} variables start fresh" if absent else ""
-    return (f"initialising weights from --init_checkpoint={path} "
-            f"({len(present)} variables{fresh}); fresh optimizer, step 0")
+    report = checkpoints.restore(trainer.model.checkpoint_items,
+                                 params.init_checkpoint, optional=("masked_lm",))
+    fresh = (f"; {len(report.fresh)} variables start fresh" if report.fresh
+             else "")
+    return (f"initialising weights from --init_checkpoint={report.checkpoint} "
+            f"({report.restored_variables} variables{fresh}); fresh optimizer, "
+            "step 0")
   return "training from scratch (no checkpoint in model_dir, no init_checkpoint)"
 
 
@@ -129,11 +155,12 @@ def _evaluator(trainer: Trainer, params: PretrainingParams,
         params, params.eval_input_dir, params.eval_batch_size, vocab_size,
         is_training=False))
     seen = 0
-    for batch in dataset:
-      if seen == params.eval_steps:
-        break
-      eval_step(batch)
-      seen += 1
+    with _naming_damaged_shards(params.eval_input_dir, "eval_input_dir"):
+      for batch in dataset:
+        if seen == params.eval_steps:
+          break
+        eval_step(batch)
+        seen += 1
     loss, accuracy = trainer.step.read_and_reset_metrics()
     logging.info("eval at step %d: loss %.4f, MLM accuracy %.4f (%d batches)",
                  step, loss, accuracy, seen)
@@ -160,10 +187,9 @@ def run_pretraining(params: PretrainingParams) -> dict[str, Any]:
   """
   _check_params(params)
   config = load_config(params.config_file)
-  _check_data(params, params.input_dir, "input_dir", config.vocab_size)
+  _check_data(params, params.input_dir, "input_dir", config)
   if params.eval_input_dir:
-    _check_data(params, params.eval_input_dir, "eval_input_dir",
-                config.vocab_size)
+    _check_data(params, params.eval_input_dir, "eval_input_dir", config)
   if params.max_seq_length > config.max_position_embeddings:
     raise PretrainingError(
         f"--max_seq_length={params.max_seq_length} exceeds the config's "
@@ -172,12 +198,13 @@ def run_pretraining(params: PretrainingParams) -> dict[str, Any]:
   # The input is built after restoring the step, which a TPU or multi-worker
   # feed uses to re-seed; a single-worker feed's position is restored too.
   logging.info("%s", _initialize(trainer, params))
-  metrics = trainer.train(
-      lambda offset: _dataset_fn(params, params.input_dir,
-                                 params.train_batch_size, config.vocab_size,
-                                 is_training=True, seed_offset=offset),
-      _evaluator(trainer, params, config.vocab_size)
-      if params.eval_input_dir else None)
+  with _naming_damaged_shards(params.input_dir, "input_dir"):
+    metrics = trainer.train(
+        lambda offset: _dataset_fn(params, params.input_dir,
+                                   params.train_batch_size, config.vocab_size,
+                                   is_training=True, seed_offset=offset),
+        _evaluator(trainer, params, config.vocab_size)
+        if params.eval_input_dir else None)
   # Static shapes: one trace per run; more would mean retracing (recompiles).
   traces = trainer.traces()
   logging.info("traced: %s", traces)

@@ -7,7 +7,7 @@ twice. The scored weight is then checked against the number of examples read
 from the file.
 """
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -110,18 +110,19 @@ def predict_exact(strategy: tf.distribute.Strategy, predict_fn: PredictFn,
 
 
 def padded_dataset(path: str, seq_length: int, global_batch_size: int,
-                   num_examples: int,
-                   scalars: Mapping[str, int]) -> tf.data.Dataset:
+                   num_examples: int, scalars: Mapping[str, int],
+                   sequences: Sequence[str] = ()) -> tf.data.Dataset:
   """A feature file's examples in order, then weight-0 padding.
 
   `scalars` names the per-example int features and their padding values;
-  the model inputs pad with 0.
+  `sequences` the per-token ([seq_length]) int features, which pad with 0 like
+  the model inputs.
   """
   padding = {name: tf.zeros([seq_length], tf.int32)
-             for name in task_input.INPUT_NAMES}
+             for name in task_input.INPUT_NAMES + tuple(sequences)}
   padding.update({name: tf.constant(value, tf.int32)
                   for name, value in scalars.items()})
   return pad_batches(
       tf.data.TFRecordDataset(path).map(
-          task_input.parse_fn(seq_length, tuple(scalars))),
+          task_input.parse_fn(seq_length, tuple(scalars), sequences)),
       padding, num_examples, global_batch_size)

@@ -3,8 +3,9 @@
 A SavedModel that tokenizes inside the graph needs the tensorflow-text ops to
 load at all (TensorFlow loads every function of a SavedModel), so each task
 also exports its weights behind a `serve_token_ids` signature alone
-(`TokenIdsModule`), which loads anywhere. `write_saved_model` makes a local
-export appear only when complete, with text files (labels, settings) inside it.
+(`TokenIdsModule`), which loads anywhere: `write_text_and_token_ids` writes
+both. `write_saved_model` makes a local export appear only when complete, with
+text files (labels, settings) inside it.
 """
 
 import os
@@ -18,6 +19,10 @@ import tf_keras
 
 TOKEN_IDS_SIGNATURE = "serve_token_ids"
 TOKEN_IDS_SUFFIX = "_token_ids"
+# Python's str.isspace() set as an RE2 class, so that graphs split or strip
+# text as data prep's str.split() and str.lstrip() do (tensorflow_text's
+# WhitespaceTokenizer cuts words wrongly before multi-byte spaces).
+WHITESPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f\x{85}\p{Z}]"
 
 
 class TokenIdsModule(tf.Module):
@@ -36,6 +41,28 @@ class TokenIdsModule(tf.Module):
     inputs = {"input_word_ids": input_word_ids, "input_mask": input_mask,
               "input_type_ids": input_type_ids}
     return {"logits": self.model(inputs, training=False)["logits"]}
+
+
+def write_text_and_token_ids(text_module: TokenIdsModule,
+                             text_signature: Any, export_dir: str,
+                             extra_files: Mapping[str, str]) -> dict[str, str]:
+  """Writes the raw-text SavedModel and its token-ids twin, each atomically
+  and with `extra_files` inside.
+
+  Returns their paths: `text` (`export_dir`: `text_signature` as
+  serving_default, plus serve_token_ids) and `token_ids` (`export_dir` +
+  "_token_ids": the token-ids signature alone, also as serving_default).
+  """
+  paths = {"text": export_dir, "token_ids": export_dir + TOKEN_IDS_SUFFIX}
+  ids_module = TokenIdsModule(text_module.model)
+  exports = [(paths["text"], text_module, text_signature),
+             (paths["token_ids"], ids_module, ids_module.serve_token_ids)]
+  for path, module, default in exports:
+    write_saved_model(path, module,
+                      {"serving_default": default,
+                       TOKEN_IDS_SIGNATURE: module.serve_token_ids},
+                      extra_files)
+  return paths
 
 
 def write_saved_model(path: str, module: tf.Module,

@@ -1,10 +1,12 @@
 """What every fine-tuning task shares: config, layer dropping, trainer, restore.
 
-A task (classification, question answering) brings its data, model head, loss
-and evaluation; this module turns the pre-training config into the fine-tuning
-one (`--num_layers_to_keep`, paper section 6.2), logs the paper's two parameter
-counts, builds the shared `Trainer` on the epoch-based schedule, and starts it
-from the latest checkpoint in `model_dir` or else from the pre-trained encoder.
+A task (classification, tagging, question answering) brings its data, model
+head, loss and evaluation; this module turns the pre-training config into the
+fine-tuning one (`RemBertConfig.for_finetuning`: `--num_layers_to_keep`, else
+the config's `num_finetuning_layers`, paper section 6.2), logs the paper's two
+parameter counts, builds the shared `Trainer` on the epoch-based schedule, and
+starts it from the latest checkpoint in `model_dir` or else from the
+pre-trained encoder.
 """
 
 import math
@@ -37,13 +39,22 @@ def load_configs(params: FinetuningParams) -> tuple[RemBertConfig,
                     "config's max_position_embeddings "
                     f"({pretraining.max_position_embeddings})")
   k = params.num_layers_to_keep
-  if k is None:
-    return pretraining, pretraining
-  if not 1 <= k <= pretraining.num_hidden_layers:
+  if k is not None and not 1 <= k <= pretraining.num_hidden_layers:
     raise TaskError(f"--num_layers_to_keep={k} must be in "
                     f"[1, {pretraining.num_hidden_layers}] (the config's "
                     "layers)")
-  return pretraining, pretraining.replace(num_hidden_layers=k)
+  finetuning = pretraining.for_finetuning(k)
+  if k is not None:
+    source = "--num_layers_to_keep"
+  elif pretraining.num_finetuning_layers is not None:
+    source = ("the config's num_finetuning_layers (pass --num_layers_to_keep "
+              "to override)")
+  else:
+    source = "all of the config's layers"
+  logging.info("fine-tuning %d of %d pre-trained layers: %s",
+               finetuning.num_hidden_layers, pretraining.num_hidden_layers,
+               source)
+  return pretraining, finetuning
 
 
 def log_parameter_counts(pretraining: RemBertConfig, finetuning: RemBertConfig,
@@ -79,7 +90,8 @@ def build_trainer(params: FinetuningParams,
   trainer = Trainer(params, build_model, loss_fn, train_steps,
                     int(params.warmup_proportion * train_steps),
                     accuracy_name=accuracy_name)
-  distribution.per_replica_batch_size(params.eval_batch_size, trainer.strategy)
+  distribution.per_replica_batch_size(params.eval_batch_size, trainer.strategy,
+                                      flag="eval_batch_size")
   return trainer
 
 

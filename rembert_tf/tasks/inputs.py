@@ -1,9 +1,10 @@
 """Fixed-length TFRecord features into model-ready batches, for every task.
 
-Classification and question answering write the same kind of records: the
-int64 [seq_length] model inputs plus a few per-example scalars (a label, a
-feature id, answer positions). Parsing casts everything to int32; training
-reads shuffled, repeated batches, each input pipeline its own shard.
+Every task writes the same kind of records: the int64 [seq_length] model
+inputs plus a few per-example scalars (a label, a feature id, answer
+positions) and, for tagging, per-token [seq_length] labels and weights.
+Parsing casts everything to int32; training reads shuffled, repeated batches,
+each input pipeline its own shard.
 """
 
 from typing import Callable, Sequence
@@ -17,10 +18,12 @@ INPUT_NAMES = ("input_word_ids", "input_mask", "input_type_ids")
 ParseFn = Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
 
-def parse_fn(seq_length: int, scalar_names: Sequence[str]) -> ParseFn:
-  """Parses one serialized example to int32 inputs plus the named scalars."""
+def parse_fn(seq_length: int, scalar_names: Sequence[str],
+             sequence_names: Sequence[str] = ()) -> ParseFn:
+  """Parses one serialized example to int32 inputs plus the named scalars
+  and the named per-token ([seq_length]) features."""
   spec = {name: tf.io.FixedLenFeature([seq_length], tf.int64)
-          for name in INPUT_NAMES}
+          for name in INPUT_NAMES + tuple(sequence_names)}
   spec.update({name: tf.io.FixedLenFeature([], tf.int64)
                for name in scalar_names})
 

@@ -8,6 +8,7 @@ loss of pre-training (`rembert_tf.modeling.losses`).
 import tensorflow as tf
 
 from rembert_tf.modeling.losses import LossSums
+from rembert_tf.modeling.losses import masked_lm_sums
 
 
 def classification_sums(logits: tf.Tensor, label_ids: tf.Tensor) -> LossSums:
@@ -21,6 +22,22 @@ def classification_sums(logits: tf.Tensor, label_ids: tf.Tensor) -> LossSums:
   return LossSums(loss=tf.reduce_sum(cross_entropy),
                   correct=tf.reduce_sum(tf.cast(correct, tf.float32)),
                   weight=tf.cast(tf.size(label_ids), tf.float32))
+
+
+def token_classification_sums(logits: tf.Tensor, label_ids: tf.Tensor,
+                              label_weights: tf.Tensor) -> LossSums:
+  """Tagging sums: cross-entropy and correct count over the pieces of weight
+  1 (each word's first piece), and their number.
+
+  The masked-LM sums' math with pieces for prediction slots: the mean over
+  the scored pieces of a batch, as Hugging Face's ignore_index gives it.
+
+  Args:
+    logits: [batch, seq, num_labels], any float dtype (cast to float32).
+    label_ids: int [batch, seq], any value where the weight is 0.
+    label_weights: [batch, seq], 1 on a word's first piece, else 0.
+  """
+  return masked_lm_sums(logits, label_ids, label_weights)
 
 
 def span_sums(start_logits: tf.Tensor, end_logits: tf.Tensor,

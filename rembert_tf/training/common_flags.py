@@ -44,11 +44,27 @@ SHARED_HELP = {
     "distribution_strategy": "auto: TPU with --tpu, multi-worker with "
                              "TF_CONFIG, all local GPUs, else one device.",
     "tpu": "TPU name or address ('local' on a TPU VM).",
-    "dtype": "bfloat16 = mixed_bfloat16 (LayerNorm, softmax, logits and loss "
-             "stay float32).",
+    "dtype": "bfloat16 = mixed_bfloat16, float16 = mixed_float16 with "
+             "dynamic loss scaling (for GPUs without bfloat16); LayerNorm, "
+             "softmax, logits and loss stay float32, variables float32.",
+    "gradient_accumulation_steps": "Micro-batches per optimizer step: each "
+                                   "replica's share of --train_batch_size "
+                                   "(still the effective batch) runs in this "
+                                   "many forward and backward passes.",
+    "recompute_layers": "Keep only each Transformer layer's input for the "
+                        "backward pass and recompute the rest: far less "
+                        "activation memory for about a third more compute.",
     "jit_compile": "XLA-compile the forward and backward pass, and "
                    "fine-tuning's prediction (TPUs always compile).",
     "seed": "Initialisation and input-order seed.",
+    "gradient_accumulation_steps": "Micro-batches per optimizer step: the "
+                                   "global --train_batch_size is split into "
+                                   "this many, their summed gradient clipped "
+                                   "and applied once (checkpoints at step "
+                                   "boundaries).",
+    "recompute_layers": "Recompute each Transformer layer's activations in "
+                        "the backward pass instead of keeping them (less "
+                        "memory, about a third more compute).",
     "max_seq_length": "Must equal the data's (checked against its metadata).",
     "num_layers_to_keep": "Fine-tune only the bottom k pre-trained layers "
                           "(paper section 6.2; default: all).",
@@ -79,19 +95,24 @@ def _base_type(annotation: Any) -> Any:
 
 def define_flags(params_class: type, helps: Mapping[str, str],
                  required: Sequence[str] = (),
-                 enums: Optional[Mapping[str, Sequence[str]]] = None) -> None:
+                 enums: Optional[Mapping[str, Sequence[str]]] = None,
+                 exclude: Sequence[str] = ()) -> None:
   """One flag per dataclass field, with the field's type and default.
 
   Help comes from `helps`, else from SHARED_HELP; a field with neither is a
   programming error. Fields without a default are required flags. A field
   named in `enums` (as in the shared ones) only takes the listed values.
+  Fields in `exclude` get no flag: a tool that runs the script's code many
+  times sets them itself (`params_from_flags(..., **values)`).
   """
   enums = {**_ENUMS, **(enums or {})}
   hints = typing.get_type_hints(params_class)
   definers = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
               float: flags.DEFINE_float, bool: flags.DEFINE_bool,
               list: flags.DEFINE_list}
-  for field in dataclasses.fields(params_class):
+  fields = [f for f in dataclasses.fields(params_class)
+            if f.name not in exclude]
+  for field in fields:
     help_text = helps.get(field.name, SHARED_HELP.get(field.name))
     if help_text is None:
       raise KeyError(f"no help for flag --{field.name}")
@@ -104,17 +125,18 @@ def define_flags(params_class: type, helps: Mapping[str, str],
     if base is list and default is not None:
       default = list(default)
     definers[base](field.name, default, help_text)
-  missing = [f.name for f in dataclasses.fields(params_class)
-             if f.default is dataclasses.MISSING]
+  missing = [f.name for f in fields if f.default is dataclasses.MISSING]
   flags.mark_flags_as_required(sorted(set(missing) | set(required)))
 
 
-def params_from_flags(params_class: Callable[..., ParamsT]) -> ParamsT:
-  """The params dataclass filled from the parsed flags (lists as tuples)."""
-  values = {}
+def params_from_flags(params_class: Callable[..., ParamsT],
+                      **values: Any) -> ParamsT:
+  """The params dataclass filled from the parsed flags (lists as tuples);
+  `values` gives the fields that have no flag (`define_flags`' exclude)."""
   for field in dataclasses.fields(params_class):
-    value = flags.FLAGS[field.name].value
-    values[field.name] = tuple(value) if isinstance(value, list) else value
+    if field.name not in values:
+      value = flags.FLAGS[field.name].value
+      values[field.name] = tuple(value) if isinstance(value, list) else value
   return params_class(**values)
 
 

@@ -8,6 +8,7 @@ from urllib import parse
 
 import tensorflow as tf
 from official.common import distribute_utils
+from tensorflow.python.client import device_lib  # pylint: disable=g-direct-tensorflow-import
 
 STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker_mirrored", "one_device")
 
@@ -85,14 +86,50 @@ def make_strategy(distribution_strategy: str = "auto",
 
 
 def per_replica_batch_size(global_batch_size: int,
-                           strategy: tf.distribute.Strategy) -> int:
-  """The global batch split evenly over the replicas, or a clear error."""
+                           strategy: tf.distribute.Strategy,
+                           flag: str = "train_batch_size") -> int:
+  """The global batch split evenly over the replicas, or an error naming
+  `flag`, the flag that set the batch."""
   replicas = strategy.num_replicas_in_sync
   if global_batch_size % replicas:
     raise StrategyError(
-        f"--train_batch_size={global_batch_size} does not divide over "
+        f"--{flag}={global_batch_size} does not divide over "
         f"{replicas} replicas; use a multiple of {replicas}")
   return global_batch_size // replicas
+
+
+def micro_batch_size(global_batch_size: int, strategy: tf.distribute.Strategy,
+                     accumulation_steps: int) -> int:
+  """Examples in one replica's forward and backward pass: the global batch
+  over the replicas, then over `--gradient_accumulation_steps`."""
+  per_replica = per_replica_batch_size(global_batch_size, strategy)
+  if per_replica % accumulation_steps:
+    multiple = strategy.num_replicas_in_sync * accumulation_steps
+    raise StrategyError(
+        f"--gradient_accumulation_steps={accumulation_steps} does not divide "
+        f"the {per_replica} examples per replica of --train_batch_size="
+        f"{global_batch_size}; use a train_batch_size that is a multiple of "
+        f"{multiple} (replicas x accumulation steps)")
+  return per_replica // accumulation_steps
+
+
+def device_memory(strategy: tf.distribute.Strategy
+                  ) -> Optional[tuple[int, str]]:
+  """Bytes one replica may use and what they are, where TensorFlow reports
+  them: a GPU's memory limit, or the RAM the local CPU replicas share. None
+  on TPUs."""
+  device = tf.DeviceSpec.from_string(strategy.extended.worker_devices[0])
+  if device.device_type == "GPU":
+    for local in device_lib.list_local_devices():
+      spec = tf.DeviceSpec.from_string(local.name)
+      if (spec.device_type, spec.device_index) == ("GPU", device.device_index):
+        return local.memory_limit, f"GPU:{device.device_index}'s memory"
+  if device.device_type == "CPU":
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    replicas = len(strategy.extended.worker_devices)
+    shared = f", shared by {replicas} replicas" if replicas > 1 else ""
+    return ram // replicas, f"the CPU's RAM{shared}"
+  return None
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

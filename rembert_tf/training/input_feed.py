@@ -38,6 +38,11 @@ class InputFeed:
       self.iterator = iter(strategy.distribute_datasets_from_function(
           dataset_fn(start_step)))
 
+  def example_shapes(self) -> dict[str, tf.TensorShape]:
+    """Each feature's shape per example, from the input's spec."""
+    return {name: tf.nest.flatten(spec, expand_composites=True)[0].shape[1:]
+            for name, spec in self.iterator.element_spec.items()}
+
   def next(self):
     """The next batch, split over the replicas (call inside tf.function)."""
     batch = next(self.iterator)

@@ -8,7 +8,13 @@ fields; the command-line scripts define one flag per field with the same name
 import dataclasses
 from typing import Optional
 
-DTYPES = ("float32", "bfloat16")
+from rembert_tf import file_io
+
+# --dtype -> the Keras policy. Variables stay float32 under all three; float16
+# (for GPUs without bfloat16) also scales the loss (`Trainer`).
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
+            "float16": "mixed_float16"}
+DTYPES = tuple(POLICIES)
 
 
 class TrainingParamsError(ValueError):
@@ -34,6 +40,8 @@ class TrainingParams:
   tpu: Optional[str] = None
   dtype: str = "float32"
   jit_compile: bool = False
+  gradient_accumulation_steps: int = 1
+  recompute_layers: bool = False
   seed: int = 12345
 
 
@@ -48,7 +56,8 @@ def check_positive(params: object, *names: str) -> None:
 def check_training_params(params: TrainingParams) -> None:
   """Flag values that cannot work, named by flag, before anything is built."""
   check_positive(params, "train_batch_size", "steps_per_loop",
-                 "save_checkpoints_steps", "keep_checkpoint_max")
+                 "save_checkpoints_steps", "keep_checkpoint_max",
+                 "gradient_accumulation_steps")
   if params.learning_rate <= 0 or params.clip_norm <= 0:
     raise TrainingParamsError(
         f"--learning_rate ({params.learning_rate}) and --clip_norm "
@@ -56,6 +65,11 @@ def check_training_params(params: TrainingParams) -> None:
   if params.dtype not in DTYPES:
     raise TrainingParamsError(
         f"--dtype={params.dtype!r}: use one of {', '.join(DTYPES)}")
+  blocker = file_io.blocking_file(params.model_dir)
+  if blocker:
+    raise TrainingParamsError(
+        f"--model_dir={params.model_dir}: {blocker} is a file, not a "
+        "directory; pass a directory (it is created if missing)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -3,19 +3,27 @@
 Pre-training and the fine-tuning tasks differ in their model, loss, data and
 what they do at a checkpoint; everything else lives here, once:
   - the strategy (TPU, local devices, multi-worker or one device), the global
-    batch split, seeds and the float32 / mixed_bfloat16 policy;
+    batch split over replicas and `--gradient_accumulation_steps`, seeds, the
+    float32 / mixed_bfloat16 / mixed_float16 policy (float16 with dynamic loss
+    scaling) and `--recompute_layers`;
   - AdamW on the warmup-then-linear-decay schedule and the shared `TrainStep`;
+  - the memory plan, logged before the first step: a run that cannot fit the
+    device stops there, naming the flag that would make it fit;
   - resuming from the latest checkpoint in `model_dir` (model, optimizer, step
     and, on one worker, the input position), with shapes checked first;
   - the host loop: `steps_per_loop` compiled steps per call, a progress line,
-    TensorBoard scalars, checkpoints every `save_checkpoints_steps`;
+    TensorBoard scalars, checkpoints every `save_checkpoints_steps` (steps
+    count optimizer steps: accumulation happens inside one, so checkpoints
+    only ever fall between whole steps);
   - multi-worker runs: only the chief writes to `model_dir`; the other workers
     save into a private temporary directory, removed by `close()`.
 """
 
+import math
 import os
 import shutil
 import tempfile
+import time
 from typing import Callable, Optional
 
 from absl import logging
@@ -23,9 +31,12 @@ import tensorflow as tf
 import tf_keras
 
 from rembert_tf.modeling import checkpoints
+from rembert_tf.modeling.encoder import RemBertEncoder
 from rembert_tf.training import distribution
 from rembert_tf.training import input_feed
+from rembert_tf.training import memory_plan as memory_plan_lib
 from rembert_tf.training import optimization
+from rembert_tf.training import params as params_lib
 from rembert_tf.training.params import TrainingParams
 from rembert_tf.training.progress import ProgressLogger
 from rembert_tf.training.train_step import LossFn
@@ -33,6 +44,38 @@ from rembert_tf.training.train_step import TrainStep
 
 # (step) -> metrics to log and summarise, run after each checkpoint is saved.
 CheckpointHook = Callable[[int], dict[str, float]]
+
+
+def _initial_loss_scale(micro_batch_size: int) -> float:
+  """2^15 (Keras's start for a mean loss) per example of the micro-batch.
+
+  The step's loss is a sum over the micro-batch, whose weight gradients are
+  larger than a mean's by its size: started at 2^15, float16 would overflow
+  and skip the first log2(size) steps. The scale stays dynamic: halved at a
+  non-finite step (skipped), doubled after 2000 finite ones.
+  """
+  return 2.0 ** max(0, 15 - math.ceil(math.log2(micro_batch_size)))
+
+
+def _recompute_layers(model: tf_keras.Model) -> None:
+  """Turns on activation recomputation in every encoder of `model`.
+
+  Raises:
+    params_lib.TrainingParamsError: the layers have dropout, which the
+      recomputed forward pass would redraw (wrong gradients).
+  """
+  for encoder in model.submodules:
+    if not isinstance(encoder, RemBertEncoder):
+      continue
+    config = encoder.config
+    if config.hidden_dropout_prob or config.attention_probs_dropout_prob:
+      raise params_lib.TrainingParamsError(
+          "--recompute_layers needs a config without dropout in its layers "
+          f"(hidden_dropout_prob {config.hidden_dropout_prob}, "
+          f"attention_probs_dropout_prob "
+          f"{config.attention_probs_dropout_prob}): the recomputed forward "
+          "pass would draw new dropout masks")
+    encoder.recompute_layers = True
 
 
 class Trainer:
@@ -53,24 +96,33 @@ class Trainer:
     self._accuracy_name = accuracy_name
     self.strategy = distribution.make_strategy(params.distribution_strategy,
                                                params.tpu)
-    per_replica = distribution.per_replica_batch_size(params.train_batch_size,
-                                                      self.strategy)
-    logging.info("%s: %d replicas, %d examples each",
-                 type(self.strategy).__name__,
-                 self.strategy.num_replicas_in_sync, per_replica)
+    self.micro_batch_size = distribution.micro_batch_size(
+        params.train_batch_size, self.strategy,
+        params.gradient_accumulation_steps)
+    logging.info("%s: %d replicas, %d micro-batch(es) of %d examples each "
+                 "per step", type(self.strategy).__name__,
+                 self.strategy.num_replicas_in_sync,
+                 params.gradient_accumulation_steps, self.micro_batch_size)
     tf_keras.utils.set_random_seed(params.seed)
     tf_keras.mixed_precision.set_global_policy(
-        "mixed_bfloat16" if params.dtype == "bfloat16" else "float32")
+        params_lib.POLICIES[params.dtype])
     with self.strategy.scope():
       self.model = build_model()
+      if params.recompute_layers:
+        _recompute_layers(self.model)
       self.schedule = optimization.WarmupLinearDecay(
           params.learning_rate, num_warmup_steps, num_train_steps)
       self.optimizer = optimization.create_optimizer(
           self.schedule, params.weight_decay, params.adam_beta_1,
           params.adam_beta_2, params.adam_epsilon)
+      if params.dtype == "float16":
+        self.optimizer = tf_keras.mixed_precision.LossScaleOptimizer(
+            self.optimizer, initial_scale=_initial_loss_scale(
+                self.micro_batch_size))
       self.optimizer.build(self.model.trainable_variables)
       self.step = TrainStep(self.model, loss_fn, self.optimizer,
-                            params.clip_norm, params.jit_compile)
+                            params.clip_norm, params.jit_compile,
+                            params.gradient_accumulation_steps)
     decayed, excluded = optimization.split_by_weight_decay(
         self.model.trainable_variables)
     logging.info("AdamW: %d variables decayed, %d excluded by %s",
@@ -89,20 +141,41 @@ class Trainer:
     return int(self.optimizer.iterations.numpy())
 
   def resume(self) -> Optional[str]:
-    """Restores the latest checkpoint of `model_dir`, if any; returns it.
+    """Restores the newest complete checkpoint of `model_dir`; returns it.
 
-    Every worker reads the chief's `model_dir`, so all of them resume together.
+    Every worker reads the chief's `model_dir`, so all of them resume
+    together. A checkpoint that does not read back (a save killed half-way, a
+    truncated data file) is skipped for the one before it, with a warning.
 
     Raises:
       checkpoints.CheckpointMismatchError: the checkpoint is of another
         architecture (the first mismatching variable and both shapes named).
     """
-    latest = tf.train.latest_checkpoint(self.params.model_dir)
-    if latest:
-      checkpoints.plan_restore(latest, **self.model.checkpoint_items)
-      self.checkpoint.restore(latest).assert_existing_objects_matched()
-      self._resumed_from = latest
-    return latest
+    candidates = checkpoints.checkpoint_candidates(self.params.model_dir)
+    for i, candidate in enumerate(candidates):
+      checkpoints.plan_restore(candidate, self.model.checkpoint_items)
+      try:
+        # The input position is restored with the input, in `train`.
+        self.checkpoint.restore(candidate).assert_existing_objects_matched(
+            ).expect_partial()
+      except checkpoints.READ_ERRORS as e:
+        logging.warning("%s does not read back (%s); resuming from the "
+                        "checkpoint before it", candidate,
+                        checkpoints.describe(e))
+        continue
+      if self.is_chief:
+        # The state file may name an older one (a kill while it was written):
+        # it must list what is resumed from and the complete ones before it,
+        # which the CheckpointManager then keeps to --keep_checkpoint_max.
+        kept = candidates[i:][::-1]
+        now = time.time()  # Newer than "last preserved": they may rotate out.
+        tf.compat.v1.train.update_checkpoint_state(
+            self.params.model_dir, candidate, all_model_checkpoint_paths=kept,
+            all_model_checkpoint_timestamps=[now] * len(kept),
+            last_preserved_timestamp=now - 1)
+      self._resumed_from = candidate
+      return candidate
+    return None
 
   def train(self, dataset_fn: Callable[[int], input_feed.DatasetFn],
             on_checkpoint: Optional[CheckpointHook] = None) -> dict[str, float]:
@@ -116,11 +189,14 @@ class Trainer:
     step = self.global_step
     feed = input_feed.InputFeed(strategy, dataset_fn, params.train_batch_size,
                                 step)
+    self._check_memory(feed.example_shapes())
     if feed.checkpointable:
       self.checkpoint.train_iterator = feed.iterator
       if self._resumed_from:
+        # Only the iterator: the model and optimizer were restored by resume().
         tf.train.Checkpoint(train_iterator=feed.iterator).read(
-            self._resumed_from).assert_existing_objects_matched()
+            self._resumed_from).assert_existing_objects_matched(
+                ).expect_partial()
     else:
       logging.info("%s input: the position is not checkpointable; a resumed "
                    "run re-seeds the input order with the step",
@@ -161,6 +237,39 @@ class Trainer:
           tf.summary.scalar(name, value)
     writer.flush()
     return metrics
+
+  def memory_plan(self, shapes: dict[str, tf.TensorShape]
+                  ) -> memory_plan_lib.MemoryPlan:
+    """The plan of this run's step on inputs of `shapes` (per example)."""
+    masked = shapes.get("masked_lm_positions")
+    return memory_plan_lib.plan(memory_plan_lib.Workload(
+        config=self.model.config, seq_length=shapes["input_word_ids"][0],
+        micro_batch_size=self.micro_batch_size,
+        mlm_predictions=masked[0] if masked else 0,
+        accumulation_steps=self.params.gradient_accumulation_steps,
+        recompute_layers=self.params.recompute_layers,
+        dtype=self.params.dtype))
+
+  def _check_memory(self, shapes: dict[str, tf.TensorShape]) -> None:
+    """Logs the plan; stops a run that cannot fit before its first step.
+
+    Raises:
+      params_lib.TrainingParamsError: the plan exceeds the device's memory;
+        the message names the flags that would make it fit.
+    """
+    plan = self.memory_plan(shapes)
+    device = distribution.device_memory(self.strategy)
+    if device is None:
+      logging.info("memory plan per replica: %s (this device does not "
+                   "report its memory)", plan.describe())
+      return
+    verdict = memory_plan_lib.verdict(plan, *device)
+    logging.info("memory plan per replica: %s; %s", plan.describe(), verdict)
+    if not plan.fits(device[0]):
+      raise params_lib.TrainingParamsError(
+          f"--train_batch_size={self.params.train_batch_size}: the step "
+          f"needs {plan.peak / memory_plan_lib.GIB:.1f} GiB per replica and "
+          f"{verdict}")
 
   def traces(self) -> dict[str, int]:
     """How often the loop and the step were traced: 1 each, or shapes moved."""

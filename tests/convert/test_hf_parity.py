@@ -10,6 +10,7 @@ import torch
 import transformers
 
 from rembert_tf import file_io
+from rembert_tf import model_folder
 from rembert_tf import pretrained
 from rembert_tf.convert import huggingface
 from rembert_tf.convert import importer
@@ -132,18 +133,43 @@ def test_task_heads_import_match_hf(tmp_path):
   assert max(logits, start, end) < TOL, (logits, start, end)
 
 
+def test_token_classifier_matches_hf_both_ways(tmp_path):
+  """RemBertForTokenClassification: its `classifier` head becomes our
+  `token_classifier` root (no pooler), and exports back as that class."""
+  config = tiny_config()
+  inputs = _inputs(padding=True, token_types=True)
+  hf_model = _hf(transformers.RemBertForTokenClassification, config,
+                 num_labels=5)
+  converted = _convert(hf_model, tmp_path, "tokens")
+  model = pretrained.from_pretrained(converted, "token_classifier")
+  assert model.num_classes == 5 and model.encoder.pooler is None
+  logits = model(inputs, training=False)["logits"]
+  assert _max_diff(logits, _hf_outputs(hf_model, inputs).logits) < TOL
+  with pytest.raises(pretrained.CheckpointMismatchError,
+                     match="has no classifier head"):
+    pretrained.from_pretrained(converted, "classifier")
+  manifest = huggingface.export_model(converted, str(tmp_path / "back"),
+                                      show_progress=False)
+  assert not manifest.unplaced
+  with open(tmp_path / "back" / "config.json", encoding="utf-8") as f:
+    assert json.load(f)["architectures"] == ["RemBertForTokenClassification"]
+  back = transformers.RemBertForTokenClassification.from_pretrained(
+      str(tmp_path / "back")).eval()
+  assert _max_diff(logits, _hf_outputs(back, inputs).logits) < TOL
+
+
 @pytest.mark.parametrize("changes", [{}, COUPLED], ids=["decoupled", "coupled"])
 def test_export_loads_in_transformers_and_matches(tmp_path, changes):
   """Reverse direction: our random model -> model.safetensors -> transformers."""
   config = tiny_config(**changes)
   tf.random.set_seed(1)
-  items = pretrained.build_items(config, pooler=True, masked_lm=True)
+  items = model_folder.build_items(config, pooler=True, masked_lm=True)
   for variable in items["masked_lm"].weights + items["encoder"].weights:
     if "bias" in variable.name or "beta" in variable.name:
       variable.assign(tf.random.normal(variable.shape, stddev=0.1))
   ours_dir = str(tmp_path / "ours")
   with file_io.atomic_directory(ours_dir) as tmp:
-    pretrained.write_model_dir(items, config, tmp)
+    model_folder.write_model_dir(items, config, tmp)
   manifest = huggingface.export_model(ours_dir, str(tmp_path / "hf"),
                                       show_progress=False)
   assert [u["reason"] for u in manifest.unplaced] == [
@@ -163,7 +189,7 @@ def test_export_loads_in_transformers_and_matches(tmp_path, changes):
   # The encoder-only export carries the pooler into RemBertModel.
   encoder_dir = str(tmp_path / "encoder")
   with file_io.atomic_directory(encoder_dir) as tmp:
-    pretrained.write_model_dir({"encoder": items["encoder"]}, config, tmp)
+    model_folder.write_model_dir({"encoder": items["encoder"]}, config, tmp)
   huggingface.export_model(encoder_dir, str(tmp_path / "hf_base"),
                            show_progress=False)
   base = transformers.RemBertModel.from_pretrained(str(tmp_path / "hf_base"))
@@ -238,6 +264,7 @@ def test_every_table_name_exists_in_transformers():
   table = {t.hf_name(task_model=True)
            for t in name_map.tensors(config.num_hidden_layers)
            if t.row.part not in (name_map.POOLER, name_map.CLASSIFIER,
+                                 name_map.TOKEN_CLASSIFIER,
                                  name_map.SPAN_LABELER)}
   assert table == mlm_names
 
@@ -273,18 +300,30 @@ def test_equal_input_and_hidden_width_uses_an_identity_projection(tmp_path):
 
 
 class _Payload:
-  """Unpickling this would call os.system; a safe reader must refuse."""
+  """Unpickling this would run a shell command that writes `marker`."""
+
+  def __init__(self, marker: str):
+    self.marker = marker
 
   def __reduce__(self):
-    return (os.system, ("echo pwned",))
+    return (os.system, (f"touch {self.marker}",))
 
 
 def test_pytorch_bin_never_runs_pickled_code(tmp_path):
-  state = _hf(transformers.RemBertModel, tiny_config()).state_dict()
-  state["extra"] = _Payload()
-  torch.save(state, str(tmp_path / "pytorch_model.bin"))
-  with pytest.raises(importer.ConversionError, match="cannot read"):
+  marker = tmp_path / "pickled_code_ran"
+  torch.save({"embeddings.word_embeddings.weight": torch.zeros(2, 2),
+              "extra": _Payload(str(marker))},
+             str(tmp_path / "pytorch_model.bin"))
+  with pytest.raises(importer.ConversionError) as error:
     huggingface.HuggingFaceSource(str(tmp_path))
+  assert not marker.exists()
+  message = str(error.value)
+  assert message.startswith(f"{tmp_path / 'pytorch_model.bin'}: refused: it "
+                            "pickles more than tensors")
+  assert "posix.system" in message and "weights_only=True" in message
+  # The payload is live: an unrestricted unpickler runs it.
+  torch.load(str(tmp_path / "pytorch_model.bin"), weights_only=False)
+  assert marker.exists()
 
 
 def test_sharded_safetensors_import(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 import tensorflow as tf
 import transformers
 
+from rembert_tf import model_folder
+
 from rembert_tf import pretrained
 from rembert_tf.convert import importer
 from rembert_tf.convert import tf1_checkpoint
@@ -151,7 +153,7 @@ def test_every_value_lands_in_place(tmp_path, head_scope, output_embedding):
   manifest = importer.import_model(tf1_checkpoint.TF1CheckpointSource(prefix),
                                    config, out, show_progress=False)
 
-  reader = tf.train.load_checkpoint(pretrained.checkpoint_prefix(out))
+  reader = tf.train.load_checkpoint(model_folder.checkpoint_prefix(out))
   expected = expected_values(config, weights, head_scope, output_embedding)
   written = {k[:-len(SUFFIX)] for k in reader.get_variable_to_shape_map()
              if k.endswith(SUFFIX)}
@@ -198,7 +200,7 @@ def test_without_pooler_and_head_gives_an_encoder(tmp_path):
   out = str(tmp_path / "converted")
   manifest = importer.import_model(tf1_checkpoint.TF1CheckpointSource(prefix),
                                    config, out, show_progress=False)
-  keys = tf.train.load_checkpoint(pretrained.checkpoint_prefix(out)
+  keys = tf.train.load_checkpoint(model_folder.checkpoint_prefix(out)
                                   ).get_variable_to_shape_map()
   assert not any(k.startswith(("masked_lm/", "encoder/pooler/")) for k in keys)
   assert "no pooler in the source; the encoder has none" in manifest.notes

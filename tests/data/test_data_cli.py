@@ -1,20 +1,31 @@
 """End-to-end tests of create_pretraining_data.py, run as a subprocess."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPT = os.path.join(REPO, "create_pretraining_data.py")
+ENV = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _run(*args):
-  env = {**os.environ, "PYTHONPATH": REPO, "TF_CPP_MIN_LOG_LEVEL": "3"}
-  return subprocess.run(
-      [sys.executable, os.path.join(REPO, "create_pretraining_data.py"), *args],
-      capture_output=True, text=True, env=env, timeout=300, check=False)
+  return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True,
+                        text=True, env=ENV, timeout=300, check=False)
+
+
+def _error_lines(result):
+  return [line for line in result.stderr.splitlines() if " error: " in line]
+
+
+def _files(directory):
+  return {p.name: p.read_bytes() for p in directory.iterdir()}
 
 
 @pytest.fixture
@@ -166,3 +177,83 @@ def test_data_prep_never_imports_tensorflow():
                           check=False)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_output_dir_that_is_a_file(corpus, sp_model, tmp_path):
+  out = tmp_path / "out"
+  out.write_text("not a directory", encoding="utf-8")
+  result = _run(*_args(corpus, out, sp_model))
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert _error_lines(result) == [
+      f"create_pretraining_data.py: error: --output_dir={out}: {out} is a "
+      "file, not a directory; pass a directory (it is created if missing)."]
+  assert out.read_text(encoding="utf-8") == "not a directory"
+
+
+@contextlib.contextmanager
+def _tmpfs(path, size):
+  """A small file system at `path` (root only; skips the test otherwise)."""
+  os.makedirs(path)
+  mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}",
+                          "tmpfs", str(path)], capture_output=True, check=False)
+  if mount.returncode:
+    pytest.skip("cannot mount a tmpfs here; test_full_disk_keeps_finished_"
+                "shards (test_data_pipeline.py) injects the error instead")
+  try:
+    yield
+  finally:
+    subprocess.run(["umount", str(path)], check=True)
+
+
+def test_full_disk_keeps_complete_shards_and_a_rerun_resumes(corpus, sp_model,
+                                                             tmp_path):
+  reference = tmp_path / "reference"
+  assert _run(*_args(corpus, reference, sp_model)).returncode == 0
+  disk = tmp_path / "disk"
+  with _tmpfs(disk, "128k"):  # Room for one shard (<= 71 KB), not two.
+    out = disk / "out"
+    result = _run(*_args(corpus, out, sp_model))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (shard, stats), = [sorted(_files(out))]
+    assert stats == shard + ".json" and _files(out)[shard] == (
+        reference / shard).read_bytes()
+    assert _error_lines(result) == [
+        f"create_pretraining_data.py: error: --output_dir={out}: No space "
+        f"left on device while writing; 1 of 4 shards complete and kept "
+        f"({shard}; a complete one has its .json stats file beside it); "
+        "metadata.json not written. Free space and rerun the same command: it "
+        "resumes after the complete shards."]
+    subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
+    rerun = _run(*_args(corpus, out, sp_model))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Skipping 1 finished shards" in rerun.stderr
+    assert _files(out) == _files(reference)
+
+
+def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(
+    demo_root, sp_model, tmp_path):
+  def args(out):
+    return (f"--input_file=de:{demo_root}/pretrain/de/demo.txt,"
+            f"hi:{demo_root}/pretrain/hi/demo.txt", f"--output_dir={out}",
+            f"--sp_model_file={sp_model}", "--max_seq_length=40",
+            "--max_predictions_per_seq=6", "--dupe_factor=20",
+            "--num_shards=4", "--num_workers=1")
+  reference = tmp_path / "reference"
+  assert _run(*args(reference)).returncode == 0
+  out = tmp_path / "out"
+  child = subprocess.Popen([sys.executable, SCRIPT, *args(out)], env=ENV,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 120
+  while not list(out.glob("*.tfrecord.json")):  # The first finished shard.
+    assert child.poll() is None and time.monotonic() < deadline
+    time.sleep(0.001)
+  child.send_signal(signal.SIGKILL)  # About 0.1 s into the next of 8 shards.
+  child.wait()
+  assert child.returncode == -signal.SIGKILL
+  assert "metadata.json" not in _files(out)
+  finished = len(list(out.glob("*.tfrecord.json")))
+  assert 1 <= finished < 8
+  rerun = _run(*args(out))
+  assert rerun.returncode == 0, rerun.stderr
+  assert f"Skipping {finished} finished shards" in rerun.stderr
+  assert _files(out) == _files(reference)

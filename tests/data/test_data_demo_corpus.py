@@ -11,6 +11,11 @@ import rembert_tf  # noqa: F401  Sets the TensorFlow env defaults first.
 from official.nlp.data import classifier_data_lib
 from official.nlp.data import squad_lib_sp
 from rembert_tf.data import demo_corpus
+from rembert_tf.tasks.tagging import data as tagging_data
+from rembert_tf.tasks.tagging import metrics as tagging_metrics
+
+_UPOS = {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+         "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}
 
 _SCRIPT_RANGES = {"Latin": [(0x41, 0x24F), (0x1E00, 0x1EFF)],
                   "Cyrillic": [(0x400, 0x4FF)], "Arabic": [(0x600, 0x6FF)],
@@ -35,7 +40,7 @@ def test_deterministic(tmp_path):
   demo_corpus.write_demo_corpus(b, num_documents=30, num_train=10, num_eval=5)
   files = [os.path.relpath(os.path.join(d, f), a)
            for d, _, fs in os.walk(a) for f in fs]
-  assert len(files) == 1 + 8 + 3 * (1 + 2 * 8)  # Manifest, text, 3 tasks.
+  assert len(files) == 1 + 8 + 5 * (1 + 2 * 8)  # Manifest, text, 5 tasks.
   _, mismatch, errors = filecmp.cmpfiles(a, b, files, shallow=False)
   assert not mismatch and not errors
 
@@ -115,3 +120,38 @@ def test_facts_agree_across_seeds(tmp_path):
         homes.setdefault(person, set()).add(city)
     assert text != _read(f"{tmp_path}/0/pretrain/en/demo.txt") or seed == 0
   assert len(homes) == 8 and all(len(c) == 1 for c in homes.values())
+
+
+def _tagged(root, task, name):
+  return tagging_data.read_file(f"{root}/{task}/{name}.tsv", name[-2:])
+
+
+def test_tagging_sets_are_parallel_and_tagged_by_slot(demo_root):
+  with open(f"{demo_root}/{demo_corpus.MANIFEST}", encoding="utf-8") as f:
+    counts = json.load(f)["tagging"]
+  assert counts["sentences"] == {"train": 40, "dev": 12, "test": 12}
+  train_pos = {l for s in _tagged(demo_root, "udpos", "train-en")
+               for l in s.labels}
+  entity_types = {}
+  for lang in demo_corpus.LANGUAGES:
+    ner, pos = (_tagged(demo_root, t, f"dev-{lang}") for t in ("panx", "udpos"))
+    assert len(ner) == len(pos) == 12
+    assert [s.words for s in ner] == [s.words for s in pos]
+    assert sum(len(s.words) for s in ner) == counts["words"][f"dev-{lang}"]
+    for n, p in zip(ner, pos):
+      assert set(n.labels) <= set(demo_corpus.NER_LABELS)
+      assert set(p.labels) <= train_pos <= _UPOS  # English covers every tag.
+      # Entities are the people, cities and employers: proper nouns, and
+      # every proper noun is one.
+      assert [l != "O" for l in n.labels] == [l == "PROPN" for l in p.labels]
+      assert all(w.strip() and " " not in w for w in n.words)
+    # The same facts in every language: the same entity types per sentence.
+    entity_types[lang] = [sorted(t for t, _, _ in tagging_metrics.entities(
+        s.labels)) for s in ner]
+  assert len({json.dumps(v) for v in entity_types.values()}) == 1
+  assert {"PER", "LOC", "ORG"} <= {t for s in entity_types["en"] for t in s}
+  vi = _tagged(demo_root, "panx", "test-vi")
+  spans = [(s.words[a:b + 1], t) for s in vi
+           for t, a, b in tagging_metrics.entities(s.labels)]
+  assert all(t == "LOC" for words, t in spans if words in (("Hà", "Nội"),
+                                                           ("Bắc", "Kinh")))

@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import errno
 import filecmp
 import os
 
@@ -75,7 +76,8 @@ def test_output_identical_for_any_worker_count(config, tmp_path):
   other = dataclasses.replace(config, output_dir=str(tmp_path / "two"), num_workers=2)
   pipeline.run(other)
   names = sorted(os.listdir(config.output_dir))
-  assert names == sorted(os.listdir(other.output_dir)) and len(names) == 20
+  # 9 shards, their stats files and metadata.json; the lock is gone.
+  assert names == sorted(os.listdir(other.output_dir)) and len(names) == 19
   match, mismatch, errors = filecmp.cmpfiles(config.output_dir, other.output_dir,
                                              names, shallow=False)
   assert not mismatch and not errors
@@ -148,8 +150,54 @@ def test_one_run_per_output_dir(config):
     with pytest.raises(DataPrepError, match=r"--output_dir: .*out is in use by "
                        r"another run \(it holds .*out/\.lock\)"):
       pipeline.run(config)
-  assert os.listdir(config.output_dir) == [".lock"]
+    assert os.listdir(config.output_dir) == [".lock"]  # The refused run wrote nothing.
+  assert not os.listdir(config.output_dir)  # The holder removed its lock.
   pipeline.run(config)
+  assert ".lock" not in os.listdir(config.output_dir)
+
+
+class _FullDisk:
+  """A file whose writes fail as on a full disk (or exhausted quota)."""
+
+  def __init__(self, file, code):
+    self._file, self._code = file, code
+
+  def write(self, data):
+    raise OSError(self._code, os.strerror(self._code))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_full_disk_keeps_finished_shards(config, monkeypatch, caplog, tmp_path,
+                                         code):
+  """The same handling as the tmpfs test in test_data_cli.py, without root."""
+  enter = file_io.AtomicFile.__enter__
+  shards_opened = []
+
+  def failing_second_shard(self):
+    file = enter(self)
+    if self.path.endswith(shards.SHARD_SUFFIX):
+      shards_opened.append(self.path)
+    return _FullDisk(file, code) if len(shards_opened) == 2 else file
+  monkeypatch.setattr(file_io.AtomicFile, "__enter__", failing_second_shard)
+  with pytest.raises(DataPrepError) as failure:
+    pipeline.run(config)
+  first = os.path.basename(shards_opened[0])
+  assert sorted(os.listdir(config.output_dir)) == [first, first + ".json"]
+  assert str(failure.value) == (
+      f"--output_dir={config.output_dir}: {os.strerror(code)} while writing; "
+      f"1 of 9 shards complete and kept ({first}; a complete one has its "
+      ".json stats file beside it); metadata.json not written. Free space and "
+      "rerun the same command: it resumes after the complete shards.")
+  monkeypatch.undo()
+  with caplog.at_level("INFO", logger="absl"):
+    pipeline.run(config)
+  assert "Skipping 1 finished shards" in caplog.text
+  fresh = dataclasses.replace(config, output_dir=str(tmp_path / "fresh"))
+  pipeline.run(fresh)
+  names = sorted(os.listdir(fresh.output_dir))
+  assert sorted(os.listdir(config.output_dir)) == names
+  assert filecmp.cmpfiles(config.output_dir, fresh.output_dir, names,
+                          shallow=False)[0] == names
 
 
 def test_no_languages(config):

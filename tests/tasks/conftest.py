@@ -1,11 +1,14 @@
 """Tiny task data, SentencePiece model, config and pre-trained encoder, once per session.
 
-Also one short SQuAD fine-tuning run (`squad_run`) shared by the QA tests.
+Also one short SQuAD fine-tuning run (`squad_run`) shared by the QA tests, and
+one NER run (`tagging_run`) shared by the tagging tests.
 """
 
 import dataclasses
 import json
 import os
+import sys
+import subprocess
 
 import numpy as np
 import pytest
@@ -18,6 +21,8 @@ from rembert_tf.modeling.encoder import RemBertEncoder
 from rembert_tf.tasks.classification import features as classifier_features
 from rembert_tf.tasks.classification import run as classifier_training
 from rembert_tf.tasks.squad import run as squad_training
+from rembert_tf.tasks.tagging import features as tagging_features
+from rembert_tf.tasks.tagging import run as tagging_training
 from tests.conftest import tiny_config
 from tests.tasks import squad_fixtures
 
@@ -27,6 +32,23 @@ SEQ_LENGTH = 32
 SQUAD_SEQ_LENGTH = 48
 SQUAD_DOC_STRIDE = 16
 SQUAD_QUERY_LENGTH = 16
+NER_LABELS = demo_corpus.NER_LABELS
+# A fresh process's script starts so: the token-ids SavedModel (argv[2])
+# loads without tensorflow_text and gives `logits` for the ids in argv[3];
+# then the raw-text SavedModel (argv[1]) loads as `text_model`.
+RELOAD_SAVED_MODELS = r"""
+import sys
+import numpy as np
+import tensorflow as tf
+ids = np.load(sys.argv[3])
+ids_model = tf.saved_model.load(sys.argv[2])
+assert "tensorflow_text" not in sys.modules
+logits = ids_model.signatures["serving_default"](
+    input_word_ids=tf.constant(ids[0]), input_mask=tf.constant(ids[1]),
+    input_type_ids=tf.constant(ids[2]))["logits"].numpy()
+import tensorflow_text  # Registers the ops the raw-text model needs.
+text_model = tf.saved_model.load(sys.argv[1])
+"""
 
 
 def _pretrained_encoder(vocab: sentencepiece_vocab.Vocab, root: str,
@@ -151,6 +173,24 @@ class SquadTask:
     return squad_training.SquadParams(**values)
 
 
+def predict_squad_cli(squad_task: "SquadTask", predict_file: str,
+                      model_dir: str, repo_root: str
+                      ) -> subprocess.CompletedProcess:
+  """`run_squad.py --nodo_train` on one German file, in a fresh process."""
+  return subprocess.run(
+      [sys.executable, "run_squad.py",
+       f"--config_file={squad_task.config_file}",
+       f"--sp_model_file={squad_task.squad.sp_model}",
+       f"--init_checkpoint={squad_task.encoder_checkpoint}",
+       f"--model_dir={model_dir}", f"--predict_file={predict_file}",
+       "--predict_languages=de", "--nodo_train",
+       f"--max_seq_length={SQUAD_SEQ_LENGTH}", "--doc_stride=16",
+       "--max_query_length=16"],
+      cwd=repo_root, capture_output=True, text=True, check=False,
+      env={**os.environ, "TF_USE_LEGACY_KERAS": "1",
+           "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
 @pytest.fixture(scope="session")
 def squad_task(tmp_path_factory) -> SquadTask:
   squad = squad_fixtures.build(tmp_path_factory)
@@ -168,5 +208,45 @@ def squad_run(squad_task) -> tuple[str, dict]:
   results = squad_training.run_squad(squad_task.params(
       model_dir, num_layers_to_keep=2, do_export=True))
   with open(os.path.join(model_dir, squad_training.RESULTS_FILE)) as f:
+    assert json.load(f) == json.loads(json.dumps(results))
+  return model_dir, results
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggingTask:
+  corpus: str  # <corpus>/{panx,udpos}/{train-en,dev-<lang>}.tsv
+  data_dir: str  # prepared NER data (dev split, LANGUAGES)
+  task: TaskFixture
+
+  def params(self, model_dir: str,
+             **changes) -> tagging_training.TaggingParams:
+    """The classifier fixture's settings (the same flags) on the NER data."""
+    values = self.task.params(
+        model_dir, **{"data_dir": self.data_dir, "learning_rate": 3e-3,
+                      "steps_per_loop": 10, "save_checkpoints_steps": 10,
+                      **changes})
+    return tagging_training.TaggingParams(**dataclasses.asdict(values))
+
+
+@pytest.fixture(scope="session")
+def tagging_task(task_fixture) -> TaggingTask:
+  corpus = os.path.join(task_fixture.root, "tagging_corpus")
+  demo_corpus.write_tagging_sets(corpus, seed=0, num_train=64, num_eval=12)
+  data_dir = os.path.join(task_fixture.root, "panx_data")
+  tagging_features.create_tagging_data(
+      "panx", os.path.join(corpus, "panx"), task_fixture.sp_model, data_dir,
+      max_seq_length=SEQ_LENGTH, languages=LANGUAGES, labels=NER_LABELS,
+      eval_splits=("dev",))
+  return TaggingTask(corpus, data_dir, task_fixture)
+
+
+@pytest.fixture(scope="session")
+def tagging_run(tagging_task) -> tuple[str, dict]:
+  """Fine-tunes 2 of the 3 layers for one epoch, tags every language and
+  exports."""
+  model_dir = os.path.join(tagging_task.task.root, "tagging_run")
+  results = tagging_training.run_tagging(tagging_task.params(
+      model_dir, num_layers_to_keep=2, do_export=True))
+  with open(os.path.join(model_dir, tagging_training.RESULTS_FILE)) as f:
     assert json.load(f) == json.loads(json.dumps(results))
   return model_dir, results

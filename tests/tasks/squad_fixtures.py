@@ -10,6 +10,7 @@ import os
 
 from rembert_tf.data import demo_corpus
 from rembert_tf.data import sentencepiece_vocab
+from rembert_tf.tasks.squad import features as squad_features
 
 _CACHE = {}
 
@@ -41,3 +42,14 @@ def build(tmp_path_factory) -> SquadFixture:
     _CACHE["fixture"] = SquadFixture(
         corpus, sp_model, sentencepiece_vocab.load_vocab(sp_model), root)
   return _CACHE["fixture"]
+
+
+def eval_features(examples, features):
+  """EvalFeatures of in-memory features: what `load_eval_features` reads
+  back from a prepared directory, without writing one."""
+  return squad_features.EvalFeatures(
+      [e.qas_id for e in examples], [e.context for e in examples],
+      [[a.text for a in e.answers] for e in examples],
+      [e.is_impossible for e in examples], features.example_index,
+      features.window_index, features.token_char_starts,
+      features.token_char_ends, features.token_is_max_context)

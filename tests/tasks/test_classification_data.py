@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import tensorflow as tf
 
 from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
+from rembert_tf.export import preprocessing
 from rembert_tf.tasks.classification import data as classification_data
 from rembert_tf.tasks.classification import features as classifier_features
 from rembert_tf.tasks.classification import inputs as classifier_input
@@ -51,7 +54,16 @@ def test_generic_tsv_without_header_is_an_error(tmp_path):
     ((10, 10), 5, (3, 2)), ((2, 10), 5, (2, 3)), ((10, 1), 5, (4, 1)),
     ((3, 2), 5, (3, 2)), ((7, 6), 9, (5, 4))])
 def test_truncation_is_longest_first(lengths, budget, kept):
-  assert classifier_features.truncate_pair(*lengths, budget) == kept
+  """The packer both data prep and the SavedModel use: ids 1 and 2 stand
+  for [CLS] and [SEP], 10... for the tokens of a, 20... for those of b."""
+  a, b = list(range(10, 10 + lengths[0])), list(range(20, 20 + lengths[1]))
+  packed = preprocessing.pack_segments(
+      [preprocessing.to_ragged([a]), preprocessing.to_ragged([b])],
+      budget + 3, cls_id=1, sep_id=2, pad_id=0)
+  ids = packed["input_word_ids"].numpy()[0].tolist()
+  assert ids[:sum(kept) + 3] == [1, *a[:kept[0]], 2, *b[:kept[1]], 2]
+  types = packed["input_type_ids"].numpy()[0]
+  assert (int((types == 0).sum()) - 2, int(types.sum()) - 1) == kept
 
 
 def test_packing_layout(task_fixture):
@@ -125,9 +137,51 @@ def test_validate_names_the_mismatch(task_fixture):
   vocab = meta["sentencepiece"]
   with pytest.raises(file_io.MetadataError, match=r"max_seq_length is 32 in the data but "
                      r"64 here"):
-    classifier_features.validate(
+    file_io.check_prepared_for(
         meta, task_fixture.data_dir, max_seq_length=64,
         vocab_size=vocab["vocab_size"],
-        special_ids={k: vocab["special_ids"][k] for k in ("cls", "sep", "pad")})
+        special_ids={k: vocab["special_ids"][k] for k in ("cls", "sep", "pad")},
+        fix="Re-run create_classifier_data.py.")
   with open(os.path.join(task_fixture.data_dir, "metadata.json")) as f:
     assert json.load(f)["format"] == classifier_features.FORMAT
+
+
+def test_summary_is_one_line_with_counts_and_truncation(task_fixture):
+  meta = classifier_features.read_metadata(task_fixture.data_dir)
+  line = classifier_features.summarize(meta, "out/xnli")
+  assert "\n" not in line and line.startswith("out/xnli: xnli ")
+  train = meta["files"]["train"]["en"]["examples"]
+  assert f"train en ({train} pairs each)" in line
+  truncated = {f"{s}-{l}": i["truncated"] for s, f in meta["files"].items()
+               for l, i in f.items() if i["truncated"]}
+  assert f"--max_seq_length={meta['max_seq_length']}: " in line
+  for name, count in truncated.items():
+    assert f"{name} {count}" in line
+
+
+@pytest.mark.parametrize("dev_tsv, message", [
+    (b"A b\tc d\tneutral\nCaf\xe9\tau lait\tneutral\n",
+     "dev-en.tsv:2: not valid UTF-8 (invalid continuation byte at byte 19 of "
+     "the file); re-encode it as UTF-8 (e.g. iconv -f <its encoding> -t "
+     "UTF-8)"),
+    (b"A b\tc d\tneutral\nA b\tc\td\tneutral\n",
+     "dev-en.tsv:2: expected 3 tab-separated fields (text_a, text_b, label), "
+     "found 4; remove the extra column or the tab inside a text (or use "
+     "--task=tsv, whose header picks the columns)"),
+], ids=["latin1", "fourth_field"])
+def test_bad_tsv_row_is_one_line_naming_file_and_line(
+    task_fixture, tmp_path, repo_root, dev_tsv, message):
+  data_dir = tmp_path / "xnli"
+  _write(str(data_dir / "train-en.tsv"), "a\tb\tneutral\n")
+  (data_dir / "dev-en.tsv").write_bytes(dev_tsv)
+  output_dir = tmp_path / "out"
+  result = subprocess.run(
+      [sys.executable, "create_classifier_data.py", "--task=xnli",
+       f"--data_dir={data_dir}", f"--sp_model_file={task_fixture.sp_model}",
+       f"--output_dir={output_dir}", "--languages=en", "--eval_splits=dev"],
+      cwd=repo_root, capture_output=True, text=True, check=False,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.splitlines() == [
+      f"create_classifier_data.py: error: {data_dir}/{message}"]
+  assert sorted(os.listdir(tmp_path)) == ["xnli"]  # Nothing written.

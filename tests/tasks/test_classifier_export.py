@@ -13,6 +13,7 @@ from rembert_tf.tasks.classification import data as classification_data
 from rembert_tf.tasks.classification import features as classifier_features
 from rembert_tf.tasks.classification import model as classifier_model
 from rembert_tf.tasks.classification import export
+from tests.tasks.conftest import RELOAD_SAVED_MODELS
 
 LABELS = classification_data.TASK_LABELS["xnli"]
 LONG = "Sehr lange Sätze über Hà Nội und दिल्ली, 很长的句子。 " * 6
@@ -21,18 +22,7 @@ PAIRS = [("Anna lives in Paris. Anna's car is red.", "Anna lives in Paris."),
          ("डिना काहिरा में रहती है।", "迪娜住在开罗。"),
          (LONG, LONG), (LONG, "kurz"), ("short", LONG), ("", "")]
 
-_RELOAD = r"""
-import sys
-import numpy as np
-import tensorflow as tf
-ids = np.load(sys.argv[3])
-ids_model = tf.saved_model.load(sys.argv[2])
-assert "tensorflow_text" not in sys.modules
-logits = ids_model.signatures["serving_default"](
-    input_word_ids=tf.constant(ids[0]), input_mask=tf.constant(ids[1]),
-    input_type_ids=tf.constant(ids[2]))["logits"].numpy()
-import tensorflow_text  # Registers the SentencePiece op the text model needs.
-text_model = tf.saved_model.load(sys.argv[1])
+_RELOAD = RELOAD_SAVED_MODELS + r"""
 pairs = [line.split("\t") for line in sys.argv[4].split("\n")]
 probabilities = text_model.signatures["serving_default"](
     text_a=tf.constant([a for a, _ in pairs]),

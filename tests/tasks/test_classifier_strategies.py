@@ -32,7 +32,8 @@ def test_two_workers_train_together_and_only_the_chief_writes(
   outputs = [p.communicate(timeout=300) for p in procs]
   for proc, (_, err) in zip(procs, outputs):
     assert proc.returncode == 0, err[-3000:]
-    assert "Strategy: 2 replicas, 4 examples each" in err
+    assert ("Strategy: 2 replicas, 1 micro-batch(es) of 4 examples each"
+            in err)
   chief, other = (json.loads(out[out.index("{"):]) for out, _ in outputs)
   assert chief["step"] == other["step"] == 3
   assert chief["train"]["loss"] == other["train"]["loss"]  # One global loss.

@@ -75,6 +75,10 @@ def test_table_lists_languages_and_average():
   assert lines[1].split() == ["en", "0.9000", "10"]
   assert lines[2].split() == ["de", "0.5000", "12"]
   assert lines[3].split() == ["average", "0.7000"]
+  table = classifier_metrics.accuracy_table(
+      "dev", {"en": 0.9, "hi": 0.5}, {"en": 10, "hi": 12}, {"en": 0, "hi": 7})
+  assert table.splitlines()[0].split()[-1] == "truncated"
+  assert table.splitlines()[2].split() == ["hi", "0.5000", "12", "7"]
 
 
 _TWO_REPLICAS = r"""

@@ -7,6 +7,7 @@ import pytest
 
 from rembert_tf.tasks.classification import run as classifier_training
 from rembert_tf.tasks.squad import run as squad_training
+from rembert_tf.tasks.tagging import run as tagging_training
 
 # Table 10 (all models but RemBERT; the middle of each rate range) and Table 15.
 EXPECTED = {
@@ -26,8 +27,21 @@ EXPECTED = {
                             "num_train_epochs": "3", "config_file": "rembert",
                             "max_seq_length": "384"},
     "squad_demo.flags": {"max_seq_length": "96"},
+    # Table 10's NER rates for both (it has no POS row); Table 15's own.
+    "panx.flags": {"learning_rate": "3e-5", "train_batch_size": "32",
+                   "num_train_epochs": "3", "max_seq_length": "128"},
+    "udpos.flags": {"learning_rate": "3e-5", "train_batch_size": "32",
+                    "num_train_epochs": "3", "max_seq_length": "128"},
+    "panx_rembert.flags": {"learning_rate": "8e-6", "train_batch_size": "64",
+                           "num_train_epochs": "3", "config_file": "rembert"},
+    "udpos_rembert.flags": {"learning_rate": "3e-5",
+                            "train_batch_size": "128",
+                            "num_train_epochs": "3", "config_file": "rembert"},
+    "panx_demo.flags": {"max_seq_length": "64", "eval_splits": "dev"},
 }
-PARAMS = {"squad": squad_training.SquadParams}
+PARAMS = {"squad": squad_training.SquadParams,
+          "panx": tagging_training.TaggingParams,
+          "udpos": tagging_training.TaggingParams}
 
 
 def _read(path: str) -> dict[str, str]:

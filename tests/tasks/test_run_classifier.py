@@ -3,6 +3,8 @@
 import json
 import logging
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rembert_tf import file_io
 from rembert_tf.modeling import param_count
 from rembert_tf.modeling.checkpoints import CheckpointMismatchError
 from rembert_tf.modeling.config import RemBertConfig
@@ -77,7 +80,8 @@ def test_checkpoint_of_another_config_is_refused(task_fixture, tmp_path):
 
 def test_sequence_length_mismatch_is_refused(task_fixture, tmp_path):
   model_dir = str(tmp_path / "run")
-  with pytest.raises(TaskError, match="max_seq_length is 32 in the data but 24"):
+  with pytest.raises(file_io.MetadataError,
+                     match="max_seq_length is 32 in the data but 24"):
     classifier_training.run_classifier(task_fixture.params(
         model_dir, max_seq_length=24))
   assert not os.path.exists(model_dir)
@@ -124,3 +128,34 @@ def test_interrupted_run_resumes_at_its_checkpoint(task_fixture, tmp_path,
   assert "init_checkpoint" not in log.split("resuming")[1]
   assert "parameters: pre-training " in log and ", fine-tuning " in log
   assert tf.train.latest_checkpoint(model_dir).endswith("ckpt-6")
+
+
+@pytest.mark.parametrize("name, flags", [
+    ("train-en.tfrecord", []), ("dev-de.tfrecord", ["--nodo_train"])],
+    ids=["training", "evaluation"])
+def test_truncated_tfrecord_is_named_with_the_fix(task_fixture, tmp_path,
+                                                  repo_root, name, flags):
+  data_dir = tmp_path / "data"
+  shutil.copytree(task_fixture.data_dir, data_dir)
+  damaged = data_dir / name
+  with open(damaged, "r+b") as f:
+    f.truncate(os.path.getsize(damaged) - 20)  # Mid-way through a record.
+  model_dir = tmp_path / "run"
+  run = subprocess.run(
+      [sys.executable, "run_classifier.py",
+       f"--config_file={task_fixture.config_file}", f"--data_dir={data_dir}",
+       f"--model_dir={model_dir}",
+       f"--init_checkpoint={task_fixture.encoder_checkpoint}",
+       "--max_seq_length=32", "--train_batch_size=8", "--eval_batch_size=8",
+       "--distribution_strategy=one_device", "--nodo_export", *flags],
+      cwd=repo_root, env=ENV, capture_output=True, text=True, check=False)
+  assert run.returncode == 1, run.stderr[-3000:]
+  assert "Traceback" not in run.stderr
+  (line,) = [l for l in run.stderr.splitlines() if " error: " in l]
+  assert re.fullmatch(
+      rf"run_classifier.py: error: {damaged}: truncated record at \d+: the "
+      r"file is truncated or corrupt; re-run create_classifier_data.py to "
+      r"write it again", line), line
+  written = [p.name for p in model_dir.rglob("*")] if model_dir.exists() else []
+  assert not [n for n in written if n.endswith(".incomplete") or n in (
+      classifier_training.RESULTS_FILE, "dev-de.tsv")], written

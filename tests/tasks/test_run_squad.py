@@ -3,8 +3,6 @@
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -22,7 +20,7 @@ from rembert_tf.tasks.errors import TaskError
 from tests.tasks.conftest import LANGUAGES
 from tests.tasks.conftest import assert_bottom_layers_fine_tuned
 from tests.tasks.conftest import wider_config_file
-from tests.tasks.conftest import SQUAD_SEQ_LENGTH
+from tests.tasks.conftest import predict_squad_cli
 
 ENV = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -261,16 +259,7 @@ def test_script_exits_1_with_one_message(squad_task, tmp_path, repo_root):
   data["data"][0]["paragraphs"][0]["qas"][1]["question"] = 7
   bad_file = _write(tmp_path / "dev-de.json", data)
   model_dir = str(tmp_path / "run")
-  run = subprocess.run(
-      [sys.executable, "run_squad.py",
-       f"--config_file={squad_task.config_file}",
-       f"--sp_model_file={squad_task.squad.sp_model}",
-       f"--init_checkpoint={squad_task.encoder_checkpoint}",
-       f"--model_dir={model_dir}", f"--predict_file={bad_file}",
-       "--predict_languages=de", "--nodo_train",
-       f"--max_seq_length={SQUAD_SEQ_LENGTH}", "--doc_stride=16",
-       "--max_query_length=16"],
-      cwd=repo_root, env=ENV, capture_output=True, text=True, check=False)
+  run = predict_squad_cli(squad_task, bad_file, model_dir, repo_root)
   assert run.returncode == 1, run.stderr[-2000:]
   assert run.stderr.splitlines()[-1] == (
       f"run_squad.py: error: {bad_file}: data[0].paragraphs[0].qas[1]."

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 
 import pytest
 
@@ -9,6 +10,7 @@ from rembert_tf.data import demo_corpus
 from rembert_tf.tasks.squad import data as squad_data
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
+from tests.tasks.conftest import predict_squad_cli
 
 CONTEXT = "Anna lives in Paris. Boris lives in Berlin."
 GOOD = {"version": "1.1", "data": [
@@ -232,3 +234,20 @@ def test_integer_ids_become_strings(tmp_path):
   data["data"][1]["paragraphs"][0]["qas"][0]["id"] = 17
   read = squad_data.read_squad_file(_write(tmp_path, data), is_training=True)
   assert read.examples[-1].qas_id == "17"
+
+
+def test_invalid_utf8_names_line_and_byte(squad_task, tmp_path, repo_root):
+  text = json.dumps(GOOD, indent=1).encode().replace(b"Berlin.", b"Berl\xedn.")
+  bad_file = tmp_path / "dev-de.json"
+  bad_file.write_bytes(text)
+  offset = text.index(b"\xed")
+  line = text[:offset].count(b"\n") + 1
+  model_dir = tmp_path / "run"
+  run = predict_squad_cli(squad_task, str(bad_file), str(model_dir), repo_root)
+  assert run.returncode == 1, run.stderr[-2000:]
+  assert "Traceback" not in run.stderr
+  assert run.stderr.splitlines()[-1] == (
+      f"run_squad.py: error: {bad_file}:{line}: not valid UTF-8 (invalid "
+      f"continuation byte at byte {offset} of the file); re-encode it as UTF-8 "
+      "(e.g. iconv -f <its encoding> -t UTF-8)")
+  assert not model_dir.exists()

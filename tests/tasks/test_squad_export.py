@@ -14,6 +14,7 @@ from rembert_tf.tasks.squad import export as squad_export
 from rembert_tf.tasks.squad import features as squad_features
 from rembert_tf.tasks.squad import model as squad_model
 from rembert_tf.tasks.squad import postprocess as squad_postprocess
+from tests.tasks import squad_fixtures
 from tests.tasks.conftest import SQUAD_DOC_STRIDE
 from tests.tasks.conftest import SQUAD_QUERY_LENGTH
 from tests.tasks.conftest import SQUAD_SEQ_LENGTH
@@ -105,6 +106,47 @@ def test_windows_equal_the_training_features(squad_task):
     np.testing.assert_array_equal(windows[f"token_byte_{name}"], in_bytes)
 
 
+class _TiedLogits(tf.Module):
+  """A stand-in model whose logits depend on the token id alone, so many
+  spans score the same, within a window and across windows."""
+
+  def __call__(self, inputs, training):
+    ids = tf.cast(inputs["input_word_ids"], tf.float32)
+    return {"start_logits": tf.math.floormod(ids, 3.0),
+            "end_logits": tf.math.floormod(ids, 2.0)}
+
+
+def test_ties_are_broken_as_in_post_processing(squad_task):
+  squad = squad_task.squad
+  examples = _dev_examples(squad, 4)
+  features = squad_features.build_features(
+      examples, squad.vocab, squad_features.FeatureSettings(
+          max_seq_length=SQUAD_SEQ_LENGTH, doc_stride=8,
+          max_query_length=SQUAD_QUERY_LENGTH), False)
+  logits = _TiedLogits()({"input_word_ids": features.input_word_ids},
+                         training=False)
+  expected = squad_postprocess.postprocess(
+      squad_fixtures.eval_features(examples, features),
+      np.arange(len(features)), logits["start_logits"].numpy(),
+      logits["end_logits"].numpy(), n_best_size=20, max_answer_length=30)
+  best = [expected.nbest[e.qas_id] for e in examples]
+  tied = [sum(e["start_logit"] + e["end_logit"] ==
+              n[0]["start_logit"] + n[0]["end_logit"] for e in n) for n in best]
+  assert sum(t > 1 for t in tied) > len(examples) // 2  # Ties decide.
+  with open(squad.sp_model, "rb") as f:
+    module = squad_export.SpanModule(
+        _TiedLogits(), f.read(), squad.vocab.word_start,
+        squad.vocab.special.as_dict(),
+        squad_export.AnswerSettings(SQUAD_SEQ_LENGTH, 8, SQUAD_QUERY_LENGTH,
+                                    20, 30))
+  served = module.serve(tf.constant([e.question for e in examples]),
+                        tf.constant([e.context for e in examples]))
+  assert [a.decode("utf-8") for a in served["answer"].numpy()] == [
+      expected.predictions[e.qas_id] for e in examples]
+  np.testing.assert_allclose(
+      served["score"], [n[0]["start_logit"] + n[0]["end_logit"] for n in best])
+
+
 def test_reloaded_in_a_fresh_process_answers_the_same(squad_run, squad_task,
                                                       tmp_path, repo_root):
   model_dir, results = squad_run
@@ -114,7 +156,7 @@ def test_reloaded_in_a_fresh_process_answers_the_same(squad_run, squad_task,
   windows = np.bincount(features.example_index)
   assert windows.min() == 1 and windows.max() >= 3  # One and several.
   expected = squad_postprocess.postprocess(
-      squad_features.eval_features(examples, features),
+      squad_fixtures.eval_features(examples, features),
       np.arange(len(features)), outputs["start_logits"].numpy(),
       outputs["end_logits"].numpy(), n_best_size=20, max_answer_length=30)
   pairs = [(e.question, e.context) for e in examples] + [("Where?", "")]
@@ -153,7 +195,7 @@ def test_null_answers_follow_the_threshold(squad_run, squad_task):
 
   def expected(threshold):
     return squad_postprocess.postprocess(
-        squad_features.eval_features(examples, features),
+        squad_fixtures.eval_features(examples, features),
         np.arange(len(features)), *logits, n_best_size=20,
         max_answer_length=30, version_2_with_negative=True,
         null_score_diff_threshold=threshold)

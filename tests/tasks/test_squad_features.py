@@ -11,6 +11,7 @@ from rembert_tf import file_io
 from rembert_tf.data import demo_corpus
 from rembert_tf.tasks.squad import data as squad_data
 from rembert_tf.tasks.squad import features as squad_features
+from rembert_tf.tasks.squad import windows as squad_windows
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
 
@@ -88,31 +89,66 @@ def test_defaults_are_google_research_berts():
   settings.check()
 
 
+def _layout(num_tokens, window_length, doc_stride):
+  """`layout_windows` of contexts of `num_tokens` tokens (ids 0, 1, ...) with
+  questions that leave `window_length` tokens for each window; returns the
+  rows and each row's first context position."""
+  seq = max(window_length) + 4
+  question_lengths = [seq - 3 - length for length in window_length]
+  context = tf.RaggedTensor.from_row_lengths(
+      tf.concat([tf.range(n) for n in num_tokens], 0), num_tokens)
+  rows = squad_windows.layout_windows(
+      tf.RaggedTensor.from_row_lengths(
+          tf.fill([sum(question_lengths)], 7), question_lengths),
+      context, context, context + 1, max_seq_length=seq,
+      doc_stride=doc_stride, max_query_length=seq - 4,
+      special_ids={"cls": 1, "sep": 2, "pad": 0})
+  rows = {name: value.numpy() for name, value in rows.items()}
+  return rows, np.array(question_lengths)[rows["example_index"]] + 2
+
+
+def _window_starts(num_tokens, window_length, doc_stride):
+  """The first token of each window of each example (lists of ints)."""
+  rows, first = _layout(num_tokens, window_length, doc_stride)
+  starts = [[] for _ in num_tokens]
+  for example, index, f in zip(rows["example_index"], rows["token_index"],
+                               first):
+    starts[example].append(int(index[f]))
+  return starts
+
+
 def test_window_starts_cover_every_token():
-  assert squad_features.window_starts(10, 4, 2) == [0, 2, 4, 6]
-  assert squad_features.window_starts(4, 4, 2) == [0]
-  assert squad_features.window_starts(5, 4, 3) == [0, 3]
-  for n in range(1, 30):
-    for length in range(1, 8):
-      for stride in range(1, length + 1):
-        starts = squad_features.window_starts(n, length, stride)
-        covered = {t for s in starts for t in range(s, min(s + length, n))}
-        assert covered == set(range(n))
-        assert starts[-1] + length >= n > starts[-1]
+  assert _window_starts([10, 4], [4, 4], 2) == [[0, 2, 4, 6], [0]]
+  assert _window_starts([5], [4], 3) == [[0, 3]]
+  for stride in range(1, 8):
+    cases = [(n, length) for n in range(1, 30) for length in range(stride, 8)]
+    for (n, length), starts in zip(cases,
+                                   _window_starts(*zip(*cases), stride)):
+      covered = {t for s in starts for t in range(s, min(s + length, n))}
+      assert covered == set(range(n))
+      assert starts[-1] + length >= n > starts[-1]
+
+
+def _max_context_mask(num_tokens, doc_stride, window_length):
+  """bool [windows, window_length]: the max-context flags of the windows."""
+  rows, first = _layout([num_tokens], [window_length], doc_stride)
+  return rows["token_is_max_context"][:, first[0]:first[0] + window_length]
 
 
 def test_max_context_by_hand():
   # Windows [0-3] [2-5] [4-7] [6-9]: a token's max-context window is the one
   # where it is farthest from an edge.
   np.testing.assert_array_equal(
-      squad_features.max_context_mask(10, [0, 2, 4, 6], 4),
+      _max_context_mask(10, 2, 4),
       [[1, 1, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0], [0, 1, 1, 1]])
-  # Token 2 scores min(2, 1) = min(1, 2) in both windows: the first wins.
-  np.testing.assert_array_equal(squad_features.max_context_mask(5, [0, 1], 4),
+  # Windows [0-3] [1-4]: token 2 scores min(2, 1) = min(1, 2) in both: the
+  # first wins.
+  np.testing.assert_array_equal(_max_context_mask(5, 1, 4),
                                 [[1, 1, 1, 0], [0, 0, 1, 1]])
-  # The last window is shorter (4-6): token 4 is better off in window 1.
+  # Windows [0-3] [2-5] [4-6]: the last window is shorter, so token 4 is
+  # better off in window 1.
   np.testing.assert_array_equal(
-      squad_features.max_context_mask(7, [0, 2, 4], 4),
+      _max_context_mask(7, 2, 4),
       [[1, 1, 1, 0], [0, 1, 1, 0], [0, 1, 1, 0]])
 
 
@@ -126,7 +162,7 @@ def test_window_layout_and_labels(squad):
   question = vocab.processor.encode(example.question)
   q, n = len(question), len(tokens.ids)
   length = SMALL.max_seq_length - q - 3
-  starts = squad_features.window_starts(n, length, SMALL.doc_stride)
+  (starts,) = _window_starts([n], [length], SMALL.doc_stride)
   assert len(features) == len(starts) >= 2
   answer_first, answer_last = squad_features.answer_token_span(
       tokens, example.answers[0].start, example.answers[0].end)
@@ -293,7 +329,7 @@ def test_prepare_evaluation_features(squad, tmp_path):
   assert "start_positions" not in records[0]
   loaded = squad_features.load_eval_features(prepared.directory)
   examples = _read(squad, "dev-hi", is_training=False)
-  expected = squad_features.eval_features(
+  expected = squad_fixtures.eval_features(
       examples, squad_features.build_features(examples, squad.vocab, SMALL,
                                               False))
   assert loaded.example_ids == expected.example_ids

@@ -12,6 +12,7 @@ from rembert_tf.tasks.squad import data as squad_data
 from rembert_tf.tasks.squad import features as squad_features
 from rembert_tf.tasks.squad import metrics as squad_metrics
 from rembert_tf.tasks.squad import postprocess as squad_postprocess
+from rembert_tf.tasks.squad import windows as squad_windows
 from rembert_tf.tasks.errors import TaskError
 from tests.tasks import squad_fixtures
 
@@ -23,20 +24,24 @@ FIRST = 3  # Position of a window's first context token.
 
 
 def _windows(windows=((0, 4), (2, 4)), context=CONTEXT, words=WORDS):
-  """EvalFeatures of one example split into the given (first token, count)."""
-  starts = np.full([len(windows), SEQ], -1, np.int32)
-  ends = np.full([len(windows), SEQ], -1, np.int32)
-  first_tokens = [w[0] for w in windows]
-  max_context = squad_features.max_context_mask(len(words), first_tokens, 4)
-  is_max = np.zeros([len(windows), SEQ], bool)
-  for f, (first, count) in enumerate(windows):
-    for i in range(count):
-      starts[f, FIRST + i], ends[f, FIRST + i] = words[first + i]
-    is_max[f, FIRST:FIRST + count] = max_context[f, :count]
+  """EvalFeatures of one example split into the given (first token, count),
+  laid out by `layout_windows` after a one-token question."""
+  num_tokens = windows[-1][0] + windows[-1][1]
+  rows = squad_windows.layout_windows(
+      tf.ragged.constant([[7]], tf.int32),
+      tf.ragged.constant([list(range(num_tokens))], tf.int32),
+      tf.ragged.constant([[w[0] for w in words[:num_tokens]]], tf.int32),
+      tf.ragged.constant([[w[1] for w in words[:num_tokens]]], tf.int32),
+      max_seq_length=SEQ, doc_stride=windows[1][0] if len(windows) > 1 else 1,
+      max_query_length=1, special_ids={"cls": 1, "sep": 2, "pad": 0})
+  rows = {name: np.array(value) for name, value in rows.items()}
+  assert [(r[FIRST], sum(r >= 0)) for r in rows["token_index"]] == list(
+      windows)
   return squad_features.EvalFeatures(
       ["q"], [context], [["Paris"]], [False],
-      np.zeros(len(windows), np.int32), np.arange(len(windows), dtype=np.int32),
-      starts, ends, is_max)
+      rows["example_index"].astype(np.int32),
+      rows["window_index"].astype(np.int32), rows["token_starts"],
+      rows["token_ends"], rows["token_is_max_context"])
 
 
 def _logits(num_windows=2, low=-5.0):
@@ -140,6 +145,18 @@ def test_null_answer_and_threshold():
   assert len(low.nbest["q"]) == 3 and low.predictions["q"] == "lives"
 
 
+def test_ties_go_to_the_earlier_window_then_start_then_end():
+  """Every span scores the same: they rank as `span_candidates` orders them,
+  the order the SavedModel takes its answer from."""
+  start, end = _logits()
+  result = _run(_windows(), start, end)
+  assert [e["text"] for e in result.nbest["q"]] == [
+      "Anna", "Anna lives", "Anna lives in", "Anna lives in Paris", "lives",
+      "lives in", "lives in Paris", "in", "in Paris", "Paris", "Paris near",
+      "Paris near Berlin", "near", "near Berlin", "Berlin"]
+  assert result.predictions["q"] == "Anna"
+
+
 def test_rows_in_any_order_but_each_exactly_once():
   start, end = _logits()
   start[1, FIRST + 2], end[1, FIRST + 3] = 3.0, 3.0
@@ -187,11 +204,10 @@ def test_failed_write_leaves_no_prediction_file(tmp_path, monkeypatch):
   def crash(*args, **kwargs):
     raise OSError("simulated crash")
 
-  monkeypatch.setattr(tf.io.gfile, "rename", crash)
+  monkeypatch.setattr(os, "replace", crash)
   with pytest.raises(OSError, match="simulated crash"):
     squad_postprocess.write_prediction_files(str(tmp_path), result)
-  assert not os.path.exists(tmp_path / "predictions.json")
-  assert not os.path.exists(tmp_path / "nbest_predictions.json")
+  assert not os.listdir(tmp_path)  # No prediction file, no temporary.
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +226,7 @@ def test_gold_logits_give_full_marks_in_every_language(squad):
         squad_data.read_squad_file(path, is_training=True).examples,
         squad.vocab, settings, True)
     examples = squad_data.read_squad_file(path, is_training=False).examples
-    features = squad_features.eval_features(
+    features = squad_fixtures.eval_features(
         examples, squad_features.build_features(examples, squad.vocab,
                                                 settings, False))
     rows = np.arange(len(train))

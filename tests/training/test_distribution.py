@@ -51,10 +51,12 @@ _MIRRORED_VS_ONE = textwrap.dedent("""
           "weights": [v.numpy().tolist()
                       for v in trainer.model.trainable_variables],
           "loss": trainer.step.read_and_reset_metrics()[0]}
-    try:
-      distribution.per_replica_batch_size(7, distribution.make_strategy("mirrored"))
-    except distribution.StrategyError as e:
-      results["divide_error"] = str(e)
+    mirrored = distribution.make_strategy("mirrored")
+    for flag in ("train_batch_size", "eval_batch_size"):
+      try:
+        distribution.per_replica_batch_size(7, mirrored, flag=flag)
+      except distribution.StrategyError as e:
+        results[flag + "_error"] = str(e)
     print(json.dumps(results))
 """)
 
@@ -71,7 +73,9 @@ def test_mirrored_over_two_cpus_equals_one_device(mlm_data):
   for a, b in zip(one["weights"], mirrored["weights"]):
     np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-5)
   assert "--train_batch_size=7 does not divide over 2 replicas" in (
-      results["divide_error"])
+      results["train_batch_size_error"])
+  assert "--eval_batch_size=7 does not divide over 2 replicas" in (
+      results["eval_batch_size_error"])
 
 
 def test_two_workers_train_and_agree(mlm_data, tmp_path):

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rembert_tf.data import input_pipeline
+from rembert_tf.tasks.classification import features as classifier_features
+from rembert_tf.modeling import checkpoints
 from tests.training.conftest import ROOT
 from tests.training.conftest import run_pretraining_cli
 
@@ -51,7 +56,8 @@ def test_resume_after_sigkill_ends_with_the_same_weights(mlm_data, tmp_path):
   child.wait()
   assert child.returncode == -signal.SIGKILL
   assert not (interrupted / "metrics.json").exists()
-  killed_at = tf.train.latest_checkpoint(str(interrupted))
+  # The newest complete checkpoint, which the state file may not name yet.
+  killed_at = checkpoints.latest_checkpoint(str(interrupted))
   assert killed_at and int(killed_at.rsplit("-", 1)[1]) < 40
 
   resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
@@ -111,6 +117,127 @@ def test_bad_input_is_one_clear_error_before_any_step(
   assert message in result.stderr
   assert "Traceback" not in result.stderr
   assert not list((tmp_path / "m").glob("ckpt-*"))
+
+
+def _data_copy(data, tmp_path, edit=None):
+  """A copy of the data; `edit(meta)` changes its metadata.json."""
+  copy = tmp_path / "data"
+  shutil.copytree(data.data_dir, copy)
+  if edit:
+    meta = json.loads((copy / "metadata.json").read_text(encoding="utf-8"))
+    edit(meta)
+    (copy / "metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+  return copy
+
+
+def _first_shard(data, copy, language=None):
+  """The first shard of `language`, by default metadata.json's first."""
+  language = language or next(iter(data.metadata["languages"]))
+  return copy / data.metadata["languages"][language]["shards"][0]
+
+
+def _metadata_without_sentencepiece(data, tmp_path):
+  copy = _data_copy(data, tmp_path, lambda meta: meta.pop("sentencepiece"))
+  return {"input_dir": copy}, (
+      f"--input_dir: {copy}/metadata.json: the key 'sentencepiece' is missing "
+      "(an incomplete or hand-edited file); point the data path at an "
+      "output_dir of create_pretraining_data.py, or regenerate it")
+
+
+def _metadata_claiming_shorter_records(data, tmp_path):
+  copy = _data_copy(data, tmp_path,
+                    lambda meta: meta.update(max_seq_length=16))
+  return {"input_dir": copy, "max_seq_length": 16}, (
+      f"--input_dir: {_first_shard(data, copy)}: its first record does not "
+      f"match {copy}/metadata.json (max_seq_length 16, max_predictions_per_seq"
+      " 5): input_word_ids has 32 values, not 16; input_mask has 32 values, "
+      "not 16; input_type_ids has 32 values, not 16; the metadata does not "
+      "describe these records: regenerate the data with "
+      "create_pretraining_data.py")
+
+
+def _first_record_truncated(data, tmp_path):
+  copy = _data_copy(data, tmp_path)
+  shard = _first_shard(data, copy)
+  shard.write_bytes(shard.read_bytes()[:30])
+  return {"input_dir": copy}, (
+      f"--input_dir: {shard}: truncated record at 0: the file is truncated or "
+      f"corrupt; {input_pipeline.REGENERATE_SHARD}")
+
+
+def _classifier_data(data, tmp_path):
+  tsv_dir = tmp_path / "xnli"
+  tsv_dir.mkdir()
+  for name in ("train-en.tsv", "dev-en.tsv"):
+    (tsv_dir / name).write_text("A cat.\tAn animal.\tentailment\n",
+                                encoding="utf-8")
+  out = tmp_path / "classifier_data"
+  classifier_features.create_classifier_data(
+      "xnli", str(tsv_dir), data.metadata["sentencepiece"]["model_file"],
+      str(out), max_seq_length=32, languages=["en"], eval_splits=("dev",))
+  return {"input_dir": out}, (
+      f"--input_dir: {out}/metadata.json: this is classifier data "
+      "(create_classifier_data.py), not pre-training data; point the data "
+      "path at an output_dir of create_pretraining_data.py")
+
+
+def _model_dir_is_a_file(data, tmp_path):
+  del data  # Unused.
+  model_dir = tmp_path / "m"  # The test's --model_dir.
+  model_dir.write_text("a file", encoding="utf-8")
+  return {}, (
+      f"--model_dir={model_dir}: {model_dir} is a file, not a directory; pass "
+      "a directory (it is created if missing)")
+
+
+def _config_with_other_special_ids(data, tmp_path):
+  config = json.loads(open(data.config_file, encoding="utf-8").read())
+  cls = data.metadata["sentencepiece"]["special_ids"]["cls"]
+  other = tmp_path / "config.json"
+  other.write_text(json.dumps({**config, "bos_token_id": cls + 1}),
+                   encoding="utf-8")
+  return {"config_file": other}, (
+      f"--input_dir: {data.data_dir}/metadata.json: cls id is {cls} in the "
+      f"data but {cls + 1} in training. Regenerate the data with matching "
+      "flags or change the training config to match.")
+
+
+@pytest.mark.parametrize("case", [
+    _metadata_without_sentencepiece, _metadata_claiming_shorter_records,
+    _first_record_truncated, _classifier_data, _model_dir_is_a_file,
+    _config_with_other_special_ids], ids=lambda case: case.__name__[1:])
+def test_bad_data_or_model_dir_is_one_line_naming_file_and_fix(
+    mlm_data, tmp_path, case):
+  overrides, message = case(mlm_data, tmp_path)
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m", **overrides))
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  assert [line for line in result.stderr.splitlines() if " error: " in line
+          ] == [f"run_pretraining.py: error: {message}"]
+  assert not (tmp_path / "m").is_dir()  # Failed before anything was written.
+
+
+def test_shard_truncated_mid_record_is_named_when_read(mlm_data, tmp_path):
+  copy = _data_copy(mlm_data, tmp_path)
+  weights = mlm_data.metadata["sampling"]["weights"]
+  # The two most sampled languages: the first steps read one of them fully
+  # (into the shuffle buffer). Their first records are intact.
+  damaged = sorted(str(_first_shard(mlm_data, copy, lang))
+                   for lang in sorted(weights, key=weights.get)[-2:])
+  for shard in damaged:
+    with open(shard, "r+b") as f:
+      f.truncate(os.path.getsize(shard) - 100)
+  result = run_pretraining_cli(*_flags(mlm_data, tmp_path / "m", steps=5,
+                                       input_dir=copy))
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr
+  (line,) = [line for line in result.stderr.splitlines() if " error: " in line]
+  assert line.startswith(f"run_pretraining.py: error: --input_dir={copy}: ")
+  assert line.endswith("): truncated or corrupt; "
+                       f"{input_pipeline.REGENERATE_SHARD}")
+  assert sorted(re.findall(r"(\S+) \(truncated record at \d+\)", line)
+                ) == damaged
+  assert not (tmp_path / "m" / "metrics.json").exists()
 
 
 def test_unknown_strategy_and_other_architecture(mlm_data, tmp_path):

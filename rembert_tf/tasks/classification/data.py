@@ -3,7 +3,8 @@
 Layouts (XTREME, as tf-models-official's XtremeXnliProcessor and
 XtremePawsxProcessor read them): `<data_dir>/train-en.tsv`,
 `dev-<lang>.tsv`, `test-<lang>.tsv`, one `text_a<TAB>text_b<TAB>label` row per
-example, no header. Task "tsv" uses the same file names but each file starts
+example, no header; a row with more fields (a stray tab shifts the label) is
+an error. Task "tsv" uses the same file names but each file starts
 with a header naming the `text_a`, `text_b` and `label` columns (any order,
 other columns ignored) and the label set comes from the caller.
 
@@ -12,12 +13,13 @@ into model inputs.
 """
 
 import dataclasses
+import io
 import os
 from typing import Optional, Sequence
 
 from rembert_tf.tasks.errors import TaskError
+from rembert_tf.tasks.errors import read_utf8
 
-TRAIN_SPLIT = "train"
 EVAL_SPLITS = ("dev", "test")
 
 TASK_LABELS = {"xnli": ("contradiction", "entailment", "neutral"),
@@ -66,8 +68,8 @@ def read_examples(task: str, path: str,
     raise TaskError(f"{path}: file not found (expected the XTREME layout "
                     "train-en.tsv, dev-<lang>.tsv, test-<lang>.tsv; drop the "
                     "language from --languages if it has no file)")
-  with open(path, encoding="utf-8", newline="") as f:
-    rows = [line.rstrip("\r\n").split("\t") for line in f]
+  rows = [line.rstrip("\r\n").split("\t")
+          for line in io.StringIO(read_utf8(path), newline="")]
   columns, first = (0, 1, 2), 0
   if task == "tsv":
     header = rows[0] if rows else []
@@ -84,6 +86,11 @@ def read_examples(task: str, path: str,
     if len(row) <= max(columns):
       raise TaskError(f"{path}:{number}: expected text_a, text_b and label "
                       f"separated by tabs, found {len(row)} field(s)")
+    if task != "tsv" and len(row) > len(columns):
+      raise TaskError(f"{path}:{number}: expected 3 tab-separated fields "
+                      f"(text_a, text_b, label), found {len(row)}; remove the "
+                      "extra column or the tab inside a text (or use --task="
+                      "tsv, whose header picks the columns)")
     text_a, text_b, label = (row[c] for c in columns)
     label = aliases.get(label, label)
     if label not in labels:

@@ -3,9 +3,9 @@
 Signatures:
   serving_default: `text_a`, `text_b` (string [batch]) -> `probabilities`
     (float32 [batch, num_labels]). SentencePiece tokenization and packing run
-    inside the graph, with the packer of `rembert_tf.export.preprocessing`
-    (round-robin truncation, the same tokens as the offline longest-first
-    rule), so it gives the ids `create_classifier_data.py` writes.
+    inside the graph, packed by `preprocessing.pack_segments` (round-robin
+    truncation), the packer `create_classifier_data.py` uses too, so it gives
+    the ids that data prep writes.
   serve_token_ids: `input_word_ids`, `input_mask`, `input_type_ids` (int32
     [batch, seq]) -> `logits`, for callers that tokenize themselves.
 
@@ -62,41 +62,6 @@ def export_classifier(model: tf_keras.Model, sp_model_file: str,
   """
   with tf.io.gfile.GFile(sp_model_file, "rb") as f:
     text_module = _ClassifierModule(model, f.read(), seq_length, special_ids)
-  paths = {"text": export_dir, "token_ids": export_dir + TOKEN_IDS_SUFFIX}
-  exports = [
-      (paths["text"], text_module,
-       {"serving_default": text_module.serve_text,
-        TOKEN_IDS_SIGNATURE: text_module.serve_token_ids}),
-      (paths["token_ids"], _TokenIdsModule(model), None)]
-  for path, module, signatures in exports:
-    signatures = signatures or {"serving_default": module.serve_token_ids,
-                                TOKEN_IDS_SIGNATURE: module.serve_token_ids}
-    write_saved_model(path, module, signatures,
-                      {LABELS_FILE: "\n".join(labels) + "\n"})
-  return paths
-
-
-def export_classifier(model: tf_keras.Model, sp_model_file: str,
-                      seq_length: int, special_ids: dict[str, int],
-                      labels: Sequence[str], export_dir: str) -> dict[str, str]:
-  """Writes both SavedModels atomically (replacing older exports).
-
-  Returns their paths: `text` (both signatures, `export_dir`) and `token_ids`
-  (`export_dir` + "_token_ids", the token-ids signature alone).
-  """
-  with tf.io.gfile.GFile(sp_model_file, "rb") as f:
-    text_module = _ClassifierModule(model, f.read(), seq_length, special_ids)
-  paths = {"text": export_dir, "token_ids": export_dir + export.TOKEN_IDS_SUFFIX}
-  exports = [
-      (paths["text"], text_module,
-       {"serving_default": text_module.serve_text,
-        export.TOKEN_IDS_SIGNATURE: text_module.serve_token_ids}),
-      (paths["token_ids"], export.TokenIdsModule(model), None)]
-  for path, module, signatures in exports:
-    signatures = signatures or {"serving_default": module.serve_token_ids,
-                                export.TOKEN_IDS_SIGNATURE: module.serve_token_ids}
-    export.write_saved_model(path, module, signatures,
-                      {LABELS_FILE: "\n".join(labels) + "\n"})
-  return paths
-
-
+  return export.write_text_and_token_ids(
+      text_module, text_module.serve_text, export_dir,
+      {LABELS_FILE: "\n".join(labels) + "\n"})

@@ -1,10 +1,9 @@
 """Sentence pairs -> packed model inputs, TFRecords and metadata.
 
 Text goes to SentencePiece exactly as read: no accent stripping (unlike tfm's
-`preprocess_text`). Pairs are packed as `[CLS] a [SEP] b [SEP]`, truncated
-longest-first (ties shorten b), which keeps the same tokens as
-tensorflow_text's RoundRobinTrimmer used by the exported SavedModel, so offline
-and in-graph ids are identical.
+`preprocess_text`). Pairs are packed as `[CLS] a [SEP] b [SEP]` by
+`preprocessing.pack_segments`, the packer (and round-robin truncation) of the
+exported SavedModel, so offline and in-graph ids are identical.
 
 Everything is read and checked before anything is written, and the output
 directory appears only when complete (with `metadata.json`, which training
@@ -13,7 +12,6 @@ checks before its first step).
 
 import dataclasses
 import os
-import shutil
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
@@ -21,13 +19,13 @@ import numpy as np
 from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.data import tfrecord_writer
-from rembert_tf.data.errors import DataPrepError
+from rembert_tf.export import preprocessing
+from rembert_tf.tasks import prepared
 from rembert_tf.tasks.classification import data
-from rembert_tf.tasks.errors import TaskError
 
 FORMAT = "rembert_tf.classification_tfrecords"
 FORMAT_VERSION = 1
-SP_MODEL_FILE = "sentencepiece.model"
+SCRIPT = "create_classifier_data.py"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,39 +38,23 @@ class PackedExamples:
   num_truncated: int
 
 
-def truncate_pair(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
-  """Lengths kept by longest-first truncation (ties shorten b)."""
-  while len_a + len_b > budget:
-    if len_a > len_b:
-      len_a -= 1
-    else:
-      len_b -= 1
-  return len_a, len_b
-
-
 def pack_examples(examples: Sequence[data.Example], labels: Sequence[str],
                   vocab: sentencepiece_vocab.Vocab,
                   max_seq_length: int) -> PackedExamples:
   """Tokenizes and packs `[CLS] a [SEP] b [SEP]`, padded to max_seq_length."""
-  n, s = len(examples), max_seq_length
-  word_ids = np.full([n, s], vocab.special.pad, np.int32)
-  type_ids = np.zeros([n, s], np.int32)
-  mask = np.zeros([n, s], np.int32)
   encode = vocab.processor.encode
-  pieces_a = encode([e.text_a for e in examples])
-  pieces_b = encode([e.text_b for e in examples])
-  truncated = 0
-  cls, sep = vocab.special.cls, vocab.special.sep
-  for i, (a, b) in enumerate(zip(pieces_a, pieces_b)):
-    keep_a, keep_b = truncate_pair(len(a), len(b), s - 3)
-    truncated += (keep_a, keep_b) != (len(a), len(b))
-    ids = [cls, *a[:keep_a], sep, *b[:keep_b], sep]
-    word_ids[i, :len(ids)] = ids
-    type_ids[i, keep_a + 2:len(ids)] = 1
-    mask[i, :len(ids)] = 1
+  segments = [encode([e.text_a for e in examples]),
+              encode([e.text_b for e in examples])]
+  packed = {name: t.numpy() for name, t in preprocessing.pack_segments(
+      [preprocessing.to_ragged(s) for s in segments], max_seq_length,
+      vocab.special.cls, vocab.special.sep, vocab.special.pad).items()}
+  # A pair is truncated when fewer tokens were kept than it has.
+  lengths = [len(a) + len(b) + 3 for a, b in zip(*segments)]
+  truncated = int(np.sum(packed["input_mask"].sum(axis=1) < lengths))
   index = {label: i for i, label in enumerate(labels)}
   label_ids = np.array([index[e.label] for e in examples], np.int32)
-  return PackedExamples(word_ids, mask, type_ids, label_ids, truncated)
+  return PackedExamples(packed["input_word_ids"], packed["input_mask"],
+                        packed["input_type_ids"], label_ids, truncated)
 
 
 def feature_spec(max_seq_length: int) -> dict[str, dict[str, Any]]:
@@ -85,13 +67,11 @@ def feature_spec(max_seq_length: int) -> dict[str, dict[str, Any]]:
 
 
 def _write_tfrecord(path: str, packed: PackedExamples) -> None:
-  records = tfrecord_writer.serialize_examples({
+  tfrecord_writer.write_examples(path, {
       "input_word_ids": packed.input_word_ids,
       "input_mask": packed.input_mask,
       "input_type_ids": packed.input_type_ids,
       "label_id": packed.label_ids[:, None]})
-  with file_io.AtomicFile(path) as f:
-    f.write(tfrecord_writer.frame_records(records))
 
 
 def create_classifier_data(task: str, data_dir: str, sp_model_file: str,
@@ -103,28 +83,16 @@ def create_classifier_data(task: str, data_dir: str, sp_model_file: str,
                            overwrite: bool = False) -> dict[str, Any]:
   """Writes `<split>-<lang>.tfrecord` files and `metadata.json`; returns it."""
   labels = data.task_labels(task, labels)
-  if languages is None:
-    if task == "tsv":
-      raise TaskError("--task=tsv needs --languages")
-    languages = data.TASK_LANGUAGES[task]
-  unknown = [s for s in eval_splits if s not in data.EVAL_SPLITS]
-  if unknown or max_seq_length < 4:
-    raise TaskError(f"--eval_splits must be among {data.EVAL_SPLITS} (got "
-                    f"{list(eval_splits)}) and --max_seq_length at least 4 "
-                    f"(got {max_seq_length})")
-  try:
-    vocab = sentencepiece_vocab.load_vocab(sp_model_file)
-  except DataPrepError as e:
-    raise TaskError(str(e)) from None
-  plan = [(data.TRAIN_SPLIT, train_language)] + [
-      (split, lang) for split in eval_splits for lang in languages]
+  plan = prepared.plan_files(
+      task, data.TASK_LANGUAGES, languages=languages, eval_splits=eval_splits,
+      known_splits=data.EVAL_SPLITS, train_language=train_language,
+      max_seq_length=max_seq_length, min_seq_length=4)
+  vocab = prepared.load_vocab(sp_model_file)
   examples = {key: data.read_examples(task, data.split_file(data_dir, *key),
                                        labels)
               for key in plan}
   files: dict[str, dict[str, Any]] = {}
-  if os.path.exists(output_dir) and not overwrite:
-    raise TaskError(f"--output_dir={output_dir} already exists; pass "
-                    "--overwrite to replace it")
+  prepared.check_output_dir(output_dir, overwrite)
   with file_io.atomic_directory(output_dir, overwrite) as tmp:
     for (split, lang), split_examples in examples.items():
       packed = pack_examples(split_examples, labels, vocab, max_seq_length)
@@ -133,37 +101,32 @@ def create_classifier_data(task: str, data_dir: str, sp_model_file: str,
       files.setdefault(split, {})[lang] = {
           "file": name, "examples": len(split_examples),
           "truncated": packed.num_truncated}
-    shutil.copyfile(sp_model_file, os.path.join(tmp, SP_MODEL_FILE))
-    meta = {**file_io.metadata_header(FORMAT, FORMAT_VERSION,
-                                      "create_classifier_data.py"),
-            "task": task,
-            "labels": list(labels), "max_seq_length": max_seq_length,
-            "source_dir": os.path.abspath(data_dir),
-            "sentencepiece": {"model_file": SP_MODEL_FILE,
-                              "source": os.path.abspath(sp_model_file),
-                              "sha256": vocab.sha256,
-                              "vocab_size": vocab.vocab_size,
-                              "special_ids": vocab.special.as_dict()},
-            "features": feature_spec(max_seq_length), "files": files}
-    file_io.write_json(os.path.join(tmp, file_io.METADATA_FILE), meta)
+    meta = prepared.write_metadata(
+        tmp, fmt=FORMAT, version=FORMAT_VERSION, script=SCRIPT, vocab=vocab,
+        values={"task": task, "labels": list(labels),
+                "max_seq_length": max_seq_length,
+                "source_dir": os.path.abspath(data_dir),
+                "features": feature_spec(max_seq_length), "files": files})
   return meta
 
 
 def read_metadata(data_dir: str) -> dict[str, Any]:
   """Reads and format-checks `<data_dir>/metadata.json` (local or remote)."""
-  return file_io.read_metadata(
-      data_dir, FORMAT, FORMAT_VERSION,
-      written_by="an --output_dir of create_classifier_data.py (--data_dir)")
+  return prepared.read_metadata(data_dir, FORMAT, FORMAT_VERSION, SCRIPT)
 
 
-def validate(meta: Mapping[str, Any], data_dir: str, *, max_seq_length: int,
-             vocab_size: int, special_ids: Mapping[str, int]) -> None:
-  """Fails when the data was prepared for another sequence length or vocab."""
-  sp = meta["sentencepiece"]
-  file_io.check_matches(
-      data_dir,
-      [("max_seq_length", meta["max_seq_length"], max_seq_length),
-       ("vocab_size", sp["vocab_size"], vocab_size)] +
-      [(f"{name} id", sp["special_ids"][name], value)
-       for name, value in special_ids.items()],
-      "Re-run create_classifier_data.py with matching settings.")
+def summarize(meta: Mapping[str, Any], output_dir: str) -> str:
+  """One line a person reads: what was written, and which pairs were cut."""
+  parts = []
+  for split, languages in meta["files"].items():
+    counts = sorted({info["examples"] for info in languages.values()})
+    each = (f"{counts[0]} pairs each" if len(counts) == 1 else
+            f"{counts[0]}-{counts[-1]} pairs")
+    parts.append(f"{split} {','.join(languages)} ({each})")
+  truncated = {f"{split}-{lang}": info["truncated"]
+               for split, languages in meta["files"].items()
+               for lang, info in languages.items() if info["truncated"]}
+  cut = (", ".join(f"{name} {n}" for name, n in truncated.items())
+         if truncated else "none")
+  return (f"{output_dir}: {meta['task']} {'; '.join(parts)}; pairs truncated "
+          f"to --max_seq_length={meta['max_seq_length']}: {cut}")

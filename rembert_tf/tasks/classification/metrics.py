@@ -1,6 +1,7 @@
 """Classification scores: accuracy per language, exactly over every example."""
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -43,13 +44,20 @@ def evaluate_file(model: tf_keras.Model, strategy: tf.distribute.Strategy,
 
 
 def accuracy_table(split: str, accuracy: dict[str, float],
-                   examples: dict[str, int]) -> str:
+                   examples: dict[str, int],
+                   truncated: Optional[dict[str, int]] = None) -> str:
   """One row per language, then the average over languages.
 
   Takes plain dicts so that it also formats a saved `eval_results.json`.
+  `truncated` (pairs cut to max_seq_length, per language) adds a column, so
+  a language whose pairs were shortened is visible next to its score.
   """
-  lines = [f"{'language':>8}  {split + ' accuracy':>14}  {'examples':>8}"]
-  lines += [f"{lang:>8}  {accuracy[lang]:14.4f}  {examples[lang]:8d}"
-            for lang in accuracy]
+  header = f"{'language':>8}  {split + ' accuracy':>14}  {'examples':>8}"
+  lines = [header + (f"  {'truncated':>9}" if truncated is not None else "")]
+  for lang in accuracy:
+    row = f"{lang:>8}  {accuracy[lang]:14.4f}  {examples[lang]:8d}"
+    if truncated is not None:
+      row += f"  {truncated.get(lang, 0):9d}"
+    lines.append(row)
   lines.append(f"{'average':>8}  {float(np.mean(list(accuracy.values()))):14.4f}")
   return "\n".join(lines)

@@ -25,6 +25,7 @@ import os
 from typing import Any, Optional
 
 from rembert_tf.tasks.errors import TaskError
+from rembert_tf.tasks.errors import read_utf8
 
 # Reasons a question is skipped; every one is a key of ReadResult.skipped.
 EMPTY_CONTEXT = "empty_context"
@@ -126,8 +127,7 @@ def require_file(path: str) -> None:
 def load_json(path: str) -> Any:
   """Parses a JSON file; invalid JSON names the line and column."""
   require_file(path)
-  with open(path, encoding="utf-8") as f:
-    text = f.read()
+  text = read_utf8(path)
   try:
     return json.loads(text)
   except json.JSONDecodeError as e:

@@ -10,20 +10,15 @@ leave that whitespace out, so `context[start:end]` of a token span is the exact
 original substring, never with a leading space. A piece of only whitespace
 (the "▁" of the first word, or of a run of spaces) has an empty span.
 
-Layout of each window (google-research/bert): `[CLS] question [SEP] window
-[SEP]`, type ids 0 then 1 from the first context token, padded with the vocab's
-pad id. The question keeps its first `max_query_length` tokens. Window starts
-advance by `doc_stride` tokens until the context's end is inside a window, so
-every context token is in at least one window; of the windows holding a token,
-its "max context" window is the one where it has the most context on its
-shorter side (ties: more tokens, then the earlier window); only there may a
-predicted answer start.
-
-Training labels are the answer's first and last token in the window, or 0
-([CLS]) when the window does not hold the whole answer and for SQuAD 2.0
-impossible questions. An answer boundary inside a piece cannot be labelled
-exactly: the covering tokens are labelled, and such answers are counted and
-listed in the metadata as `inexact_answers`.
+The windows (layout, doc stride, max context) come from
+`squad_windows.layout_windows`, the function the SavedModel calls in its
+graph, run here eagerly on a whole chunk of examples at once. Training labels
+are the answer's first and last token in the window, or 0 ([CLS]) when the
+window does not hold the whole answer and for SQuAD 2.0 impossible questions;
+a training example whose answer no piece overlaps gets no windows. An answer
+boundary inside a piece cannot be labelled exactly: the covering tokens are
+labelled, and such answers are counted and listed in the metadata as
+`inexact_answers`.
 
 `prepare_squad_features` writes one directory per input file, appearing only
 when complete: `features.tfrecord`, `metadata.json` (settings, SentencePiece
@@ -45,7 +40,9 @@ from sentencepiece import sentencepiece_pb2
 from rembert_tf import file_io
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.data import tfrecord_writer
+from rembert_tf.export import preprocessing
 from rembert_tf.tasks.squad import data as squad_data
+from rembert_tf.tasks.squad import windows as squad_windows
 from rembert_tf.tasks.errors import TaskError
 
 FORMAT = "rembert_tf.squad_features"
@@ -141,36 +138,6 @@ def answer_token_span(tokens: TokenizedText, start: int,
   return int(first[0]), int(last[-1])
 
 
-def window_starts(num_tokens: int, window_length: int,
-                  doc_stride: int) -> list[int]:
-  """Token index where each window starts (google-research/bert's loop)."""
-  starts = [0]
-  while starts[-1] + window_length < num_tokens:
-    starts.append(starts[-1] + doc_stride)
-  return starts
-
-
-def max_context_mask(num_tokens: int, starts: Sequence[int],
-                     window_length: int) -> np.ndarray:
-  """bool [windows, window_length]: is this the token's max-context window.
-
-  A token's score in a window is min(tokens left of it, tokens right of it)
-  plus 0.01 * the window's length; the best-scoring window wins, the earlier
-  one on ties (as in google-research/bert's `_check_is_max_context`).
-  """
-  first = np.asarray(starts, np.int64)[:, None]
-  length = np.minimum(window_length, num_tokens - first)
-  position = first + np.arange(window_length)[None, :]
-  inside = position < first + length
-  score = np.minimum(position - first, first + length - 1 - position) + (
-      0.01 * length)
-  per_token = np.full([len(starts), num_tokens], -np.inf)
-  rows = np.broadcast_to(np.arange(len(starts))[:, None], position.shape)
-  per_token[rows[inside], position[inside]] = score[inside]
-  best = per_token.argmax(axis=0)
-  return inside & (best[np.minimum(position, num_tokens - 1)] == rows)
-
-
 @dataclasses.dataclass
 class FeatureStats:
   """Counts over built features (for the log and the metadata).
@@ -243,66 +210,45 @@ def build_features(examples: Sequence[squad_data.SquadExample],
                    is_training: bool) -> FeatureSet:
   """Windows, labels (when training) and char offsets of the examples."""
   settings.check()
-  s = settings.max_seq_length
-  special = vocab.special
   contexts = list(dict.fromkeys(e.context for e in examples))
   tokenized = dict(zip(contexts, tokenize_with_offsets(vocab, contexts)))
   questions = vocab.processor.encode([e.question for e in examples])
   stats = FeatureStats()
-  rows = []  # (example, window, question ids, context, first token, labels,
-  #           max-context flags of the window).
+  kept, spans = [], []  # Examples that get windows; their label token spans.
   for index, (example, question) in enumerate(zip(examples, questions)):
     stats.truncated_questions += len(question) > settings.max_query_length
-    question = question[:settings.max_query_length]
-    context = tokenized[example.context]
-    n = len(context.ids)
-    length = s - len(question) - 3
     stats.impossible_examples += example.is_impossible
     answers = example.answers[:1] if is_training else example.answers
-    spans = [_labelled_span(example, a, context, stats) for a in answers]
-    span = spans[0] if is_training and spans else None
-    if is_training and spans and span is None:
+    labelled = [_labelled_span(example, a, tokenized[example.context], stats)
+                for a in answers]
+    if is_training and labelled and labelled[0] is None:
       continue  # Nothing to label; counted in unlabelled_answers.
-    starts = window_starts(n, length, settings.doc_stride)
-    stats.max_windows_per_example = max(stats.max_windows_per_example,
-                                        len(starts))
-    max_context = max_context_mask(n, starts, length)
-    for w, first in enumerate(starts):
-      start_position = end_position = 0
-      if span and first <= span[0] and span[1] < first + length:
-        start_position = span[0] - first + len(question) + 2
-        end_position = span[1] - first + len(question) + 2
-      elif is_training:
-        stats.windows_without_answer += 1
-      rows.append((index, w, question, context, first,
-                   (start_position, end_position), max_context[w]))
-  num = len(rows)
-  word_ids = np.full([num, s], special.pad, np.int32)
-  type_ids = np.zeros([num, s], np.int32)
-  mask = np.zeros([num, s], np.int32)
-  char_starts = np.full([num, s], -1, np.int32)
-  char_ends = np.full([num, s], -1, np.int32)
-  is_max = np.zeros([num, s], bool)
-  labels = np.zeros([num, 2], np.int32)
-  example_index = np.zeros([num], np.int32)
-  window_index = np.zeros([num], np.int32)
-  for r, (index, w, question, context, first, label,
-          max_context) in enumerate(rows):
-    q = len(question)
-    last = min(first + s - q - 3, len(context.ids))
-    c = last - first
-    word_ids[r, :q + c + 3] = [special.cls, *question, special.sep,
-                               *context.ids[first:last], special.sep]
-    mask[r, :q + c + 3] = 1
-    type_ids[r, q + 2:q + c + 3] = 1
-    char_starts[r, q + 2:q + 2 + c] = context.starts[first:last]
-    char_ends[r, q + 2:q + 2 + c] = context.ends[first:last]
-    is_max[r, q + 2:q + 2 + c] = max_context[:c]
-    labels[r] = label
-    example_index[r], window_index[r] = index, w
-  return FeatureSet(word_ids, mask, type_ids, labels[:, 0], labels[:, 1],
-                    example_index, window_index, char_starts, char_ends,
-                    is_max, stats)
+    kept.append(index)
+    spans.append(labelled[0] if is_training and labelled else (-1, -1))
+  context = [tokenized[examples[i].context] for i in kept]
+  rows = {name: t.numpy() for name, t in squad_windows.layout_windows(
+      preprocessing.to_ragged([questions[i] for i in kept]),
+      *(preprocessing.to_ragged([getattr(c, name) for c in context])
+        for name in ("ids", "starts", "ends")),
+      max_seq_length=settings.max_seq_length, doc_stride=settings.doc_stride,
+      max_query_length=settings.max_query_length,
+      special_ids=vocab.special.as_dict()).items()}
+  # Labels: the positions of the span's tokens in the windows holding both.
+  span = np.array(spans, np.int64).reshape(-1, 2)[rows["example_index"]]
+  token = rows["token_index"]
+  at_start, at_end = token == span[:, :1], token == span[:, 1:]
+  inside = (span[:, 0] >= 0) & at_start.any(axis=1) & at_end.any(axis=1)
+  start_positions = np.where(inside, at_start.argmax(axis=1), 0)
+  end_positions = np.where(inside, at_end.argmax(axis=1), 0)
+  if is_training:
+    stats.windows_without_answer = int(np.sum(~inside))
+  stats.max_windows_per_example = int(rows["window_index"].max(initial=-1)) + 1
+  return FeatureSet(
+      rows["input_word_ids"], rows["input_mask"], rows["input_type_ids"],
+      start_positions.astype(np.int32), end_positions.astype(np.int32),
+      np.array(kept, np.int32)[rows["example_index"]],
+      rows["window_index"].astype(np.int32), rows["token_starts"],
+      rows["token_ends"], rows["token_is_max_context"], stats)
 
 
 def feature_spec(max_seq_length: int,
@@ -349,17 +295,6 @@ class EvalFeatures:
   def gold(self) -> dict[str, list[str]]:
     """id -> gold answer texts, as the metrics take them."""
     return dict(zip(self.example_ids, self.gold_answers))
-
-
-def eval_features(examples: Sequence[squad_data.SquadExample],
-                  features: FeatureSet) -> EvalFeatures:
-  """EvalFeatures of in-memory features (what `load_eval_features` reads)."""
-  return EvalFeatures(
-      [e.qas_id for e in examples], [e.context for e in examples],
-      [[a.text for a in e.answers] for e in examples],
-      [e.is_impossible for e in examples], features.example_index,
-      features.window_index, features.token_char_starts,
-      features.token_char_ends, features.token_is_max_context)
 
 
 def _write_eval_files(directory: str,
@@ -546,8 +481,7 @@ def validate_features(meta: Mapping[str, Any], directory: str, *,
   sp = meta["sentencepiece"]
   checks = [("max_seq_length", meta["settings"]["max_seq_length"],
              max_seq_length), ("vocab_size", sp["vocab_size"], vocab_size)]
-  checks += [(f"{name} id", sp["special_ids"][name], value)
-             for name, value in special_ids.items()]
+  checks += file_io.special_id_checks(meta, special_ids)
   if is_training is not None:
     checks.append(("is_training", meta["is_training"], is_training))
   file_io.check_matches(

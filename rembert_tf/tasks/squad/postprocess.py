@@ -1,23 +1,17 @@
 """Answers from per-window start/end logits, and the prediction files.
 
-A candidate span of a window starts at a context token that is in its max
-context window and ends at a context token at or after it, at most
-`max_answer_length` tokens long; its score is start_logit + end_logit. The
-`n_best_size` best start and end positions of every window are found at once
-with NumPy (no Python loop over positions), the candidates of all windows of an
-example are ranked together, and the first `n_best_size` distinct answer texts
-are kept. An answer's text is the original context substring between its
-tokens' character offsets, so it is exact (see squad_features). Probabilities
-are the softmax over the n-best scores.
+The candidate spans of every window and their ranking per example are
+`squad_windows.span_candidates`, the function the SavedModel calls in its
+graph, so the best answer here is the one it serves. Of an example's ranked
+candidates the first `n_best_size` distinct answer texts are kept. An answer's
+text is the original context substring between its tokens' character offsets,
+so it is exact (see squad_features). Probabilities are the softmax over the
+n-best scores.
 
 SQuAD 2.0: the null score is start + end logit of [CLS], the minimum over an
 example's windows; the prediction is "" when null score minus the best
 non-null score exceeds `null_score_diff_threshold` (that difference is written
 to `null_odds.json`).
-
-Unlike google-research/bert, start/end positions that can never be valid
-(outside the context, not max context) are masked before taking the top
-n_best_size, so they cannot crowd out valid ones.
 """
 
 import dataclasses
@@ -29,6 +23,7 @@ import numpy as np
 
 from rembert_tf import file_io
 from rembert_tf.tasks.errors import TaskError
+from rembert_tf.tasks.squad import windows as squad_windows
 from rembert_tf.tasks.squad.features import EvalFeatures
 
 PREDICTIONS_FILE = "predictions.json"
@@ -56,34 +51,6 @@ def _with_probabilities(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
   p = np.exp(scores - scores.max())
   p /= p.sum()
   return [{**e, "probability": float(q)} for e, q in zip(entries, p)]
-
-
-def _candidates(features: EvalFeatures, start_logits: np.ndarray,
-                end_logits: np.ndarray, n_best_size: int,
-                max_answer_length: int) -> dict[str, np.ndarray]:
-  """Every valid (window, start, end) among each window's top positions."""
-  starts, ends = features.token_char_starts, features.token_char_ends
-  in_context = (starts >= 0) & (ends > starts)  # Whitespace-only pieces: no.
-  start_scores = np.where(in_context & features.token_is_max_context,
-                          start_logits, -np.inf)
-  end_scores = np.where(in_context, end_logits, -np.inf)
-  k = min(n_best_size, start_scores.shape[1])
-  top_start = np.argpartition(-start_scores, k - 1, axis=1)[:, :k]
-  top_end = np.argpartition(-end_scores, k - 1, axis=1)[:, :k]
-  s = np.take_along_axis(start_scores, top_start, axis=1)[:, :, None]
-  e = np.take_along_axis(end_scores, top_end, axis=1)[:, None, :]
-  i, j = top_start[:, :, None], top_end[:, None, :]
-  valid = (np.isfinite(s) & np.isfinite(e) & (j >= i) &
-           (j - i < max_answer_length))
-  window, a, b = np.nonzero(valid)
-  start, end = top_start[window, a], top_end[window, b]
-  candidates = {"window": window, "start": start, "end": end,
-                "start_logit": start_logits[window, start],
-                "end_logit": end_logits[window, end],
-                "example": features.example_index[window]}
-  score = candidates["start_logit"] + candidates["end_logit"]
-  order = np.lexsort((-score, candidates["example"]))
-  return {name: v[order] for name, v in candidates.items()}
 
 
 def postprocess(features: EvalFeatures, unique_ids: np.ndarray,
@@ -118,14 +85,16 @@ def postprocess(features: EvalFeatures, unique_ids: np.ndarray,
   order = np.argsort(unique_ids)
   start_logits = np.asarray(start_logits, np.float64)[order]
   end_logits = np.asarray(end_logits, np.float64)[order]
-  c = _candidates(features, start_logits, end_logits, n_best_size,
-                  max_answer_length)
+  c = {name: t.numpy() for name, t in squad_windows.span_candidates(
+      start_logits, end_logits, features.token_char_starts,
+      features.token_char_ends, features.token_is_max_context,
+      features.example_index, n_best_size=n_best_size,
+      max_answer_length=max_answer_length).items()}
   bounds = np.searchsorted(c["example"],
                            np.arange(len(features.example_ids) + 1))
-  null = start_logits[:, 0] + end_logits[:, 0]
-  by_example = np.argsort(features.example_index, kind="stable")
-  window_bounds = np.searchsorted(features.example_index[by_example],
-                                  np.arange(len(features.example_ids) + 1))
+  null = {name: t.numpy() for name, t in squad_windows.null_windows(
+      start_logits, end_logits, features.example_index,
+      len(features.example_ids)).items()}
   predictions, nbest, null_odds = {}, {}, {}
   for index, qas_id in enumerate(features.example_ids):
     context = features.contexts[index]
@@ -141,15 +110,14 @@ def postprocess(features: EvalFeatures, unique_ids: np.ndarray,
           break
     best = entries[0] if entries else None
     if version_2_with_negative:
-      windows = by_example[window_bounds[index]:window_bounds[index + 1]]
-      w = windows[np.argmin(null[windows])]
+      w = null["window"][index]
       null_entry = _entry("", start_logits[w, 0], end_logits[w, 0])
       ranked = sorted(entries + [null_entry],
                       key=lambda x: -(x["start_logit"] + x["end_logit"]))
       entries = ranked[:n_best_size]
       if null_entry not in entries:
         entries.append(null_entry)
-      diff = (null[w] - best["start_logit"] - best["end_logit"]
+      diff = (null["score"][index] - best["start_logit"] - best["end_logit"]
               if best else NO_SPAN_NULL_ODDS)
       null_odds[qas_id] = float(diff)
       predictions[qas_id] = (best["text"] if best and

@@ -35,6 +35,7 @@ from typing import Any, Optional, Sequence
 from absl import logging
 
 from rembert_tf import file_io
+from rembert_tf import tokenizer
 from rembert_tf.data import sentencepiece_vocab
 from rembert_tf.data.errors import DataPrepError
 from rembert_tf.modeling.config import RemBertConfig
@@ -160,17 +161,12 @@ def load_vocab(params: SquadParams,
     vocab = sentencepiece_vocab.load_vocab(params.sp_model_file)
   except DataPrepError as e:
     raise TaskError(str(e)) from None
-  checks = [("vocabulary size", vocab.vocab_size, config.vocab_size),
-            ("pad id", vocab.special.pad, config.pad_token_id),
-            ("[CLS] id", vocab.special.cls, config.bos_token_id),
-            ("[SEP] id", vocab.special.sep, config.eos_token_id)]
-  problems = [f"{name} {have} (the config has {want})"
-              for name, have, want in checks if have != want]
-  if problems:
-    raise TaskError(f"--sp_model_file={params.sp_model_file} does not match "
-                    f"--config_file={params.config_file}: " +
-                    "; ".join(problems) + ". Pass the SentencePiece model the "
-                    "encoder was pre-trained with.")
+  try:
+    tokenizer.check_vocabulary(vocab.processor,
+                               f"--sp_model_file={params.sp_model_file}",
+                               config, f"--config_file={params.config_file}")
+  except ValueError as e:
+    raise TaskError(str(e)) from None
   return vocab
 
 
@@ -233,8 +229,7 @@ def _prepare(params: SquadParams, vocab: sentencepiece_vocab.Vocab,
     squad_features.validate_features(
         features.metadata, features.directory,
         max_seq_length=params.max_seq_length, vocab_size=config.vocab_size,
-        special_ids={"cls": config.bos_token_id, "sep": config.eos_token_id,
-                     "pad": config.pad_token_id}, is_training=is_training)
+        special_ids=config.special_ids(), is_training=is_training)
     prepared.append(features)
   return prepared
 

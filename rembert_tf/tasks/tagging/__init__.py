@@ -1,0 +1,2 @@
+"""Token tagging (NER on WikiANN / PAN-X, POS on Universal Dependencies),
+zero-shot."""
