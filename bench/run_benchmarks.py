@@ -106,13 +106,15 @@ def memory_rows(result: dict[str, Any]) -> list[list[str]]:
   case = (f"{c['num_hidden_layers']}L b{c['batch_size']} s{c['seq_length']}")
   rows = []
   for r in result["rows"]:
-    plan = (f"plan {r['plan_mib'] / r['step_mib']:.2f}x" if "plan_mib" in r
-            else "")
-    allocator = (f"TF {r['allocator_peak_mib']:.0f}"
-                 if "allocator_peak_mib" in r else "")
-    rows.append(["memory", case, r["impl"], bench_memory.mode_name(r), "-",
-                 "MiB", f"{r['step_mib']:.0f}", allocator, "", "",
-                 f"{r['peak_rss_mib']:.0f}", plan, ""])
+    ours = "plan_peak_mib" in r
+    rows.append([
+        "memory", case, r["impl"], bench_memory.mode_name(r), "-", "MiB",
+        f"{r['step_mib']:.0f}",
+        f"TF {r['allocator_peak_mib']:.0f}" if ours else "", "", "",
+        f"{r['peak_rss_mib']:.0f}",
+        f"plan {r['plan_needed_mib'] / r['step_mib']:.2f}x" if ours else "",
+        f"{r['plan_peak_mib'] / r['allocator_peak_mib']:.2f}x TF" if ours
+        else ""])
   return rows
 
 
@@ -207,13 +209,16 @@ def report(results: dict[str, Any]) -> str:
   lines = []
   if "model" in results:
     lines.append(ceiling_line(results["model"]))
-  lines.append(format_table(rows))
+  if rows:
+    lines.append(format_table(rows))
   if "model" in results:
     lines += [""] + targets(results["model"])
   if "memory" in results:
-    lines += ["", "memory rows: MiB = peak RSS over the RSS after importing "
-              "the framework; 'TF' = TensorFlow's allocator peak; plan = the "
-              "memory plan's peak over the measured MiB", "",
+    lines += ["", "memory rows: median = peak RSS over the RSS after "
+              "importing the framework (MiB); min..max: TensorFlow's "
+              "allocator peak; ours/this: the plan's memory needed over the "
+              "measured MiB; others: the plan's tensor peak over the "
+              "allocator's", "",
               bench_memory.format_released(results["memory"]["released"])]
   return "\n".join(lines)
 

@@ -95,16 +95,18 @@ def test_our_worker_traces_its_step_once():
 def test_memory_rows_compare_ours_with_the_plan():
   import bench_memory  # pylint: disable=g-import-not-at-top
   result = {"config": bench_memory.CONFIG, "released": [], "rows": [
-      {"impl": "ours", "accumulation": 4, "recompute": True, "plan_mib": 900.0,
+      {"impl": "ours", "accumulation": 4, "recompute": True,
+       "plan_peak_mib": 900.0, "plan_needed_mib": 1000.0,
        "allocator_peak_mib": 950.0, "baseline_mib": 500.0,
        "peak_rss_mib": 1500.0, "step_mib": 1000.0},
       {"impl": "hf_masked", "accumulation": 1, "recompute": True,
        "baseline_mib": 400.0, "peak_rss_mib": 1400.0, "step_mib": 1000.0}]}
   ours, peer = run_benchmarks.memory_rows(result)
-  assert ours[:4] == ["memory", "2L b4 s512", "ours",
+  assert ours[:4] == ["memory", "2L b8 s512", "ours",
                       "train, accumulate 4, recompute"]
-  assert ours[6:8] == ["1000", "TF 950"] and ours[11] == "plan 0.90x"
-  assert peer[3] == "train, checkpointing" and peer[11] == ""
+  assert ours[6:8] == ["1000", "TF 950"]
+  assert ours[11:] == ["plan 1.00x", "0.95x TF"]
+  assert peer[3] == "train, checkpointing" and peer[11:] == ["", ""]
 
 
 def test_released_model_table_takes_the_fewest_accumulation_steps():
@@ -126,3 +128,12 @@ def test_released_model_table_takes_the_fewest_accumulation_steps():
       assert memory_plan.plan(workload(n)).fits(budget)
       assert n == 1 or not memory_plan.plan(workload(n // 2)).fits(budget)
   assert "24 GB     64  bfloat16" in bench_memory.format_released(table)
+
+
+def test_gpu_rows_put_ours_over_the_bfloat16_peer():
+  rows = bench_pretraining.merge_repeats(
+      [_row("ours", "train_xla_bf16", [0.1], config="base_512"),
+       _row("hf_masked", "train_bf16", [0.2], onednn=None, config="base_512")])
+  ours, peer = run_benchmarks.gpu_rows({"rows": rows})
+  assert ours[2:4] == ["ours", "train_xla_bf16"] and ours[11] == ""
+  assert peer[6] == f"{32 / 0.2:.1f}" and peer[11] == "2.00x"

@@ -35,9 +35,11 @@ per masked position, its gathered input, dense/gelu/LayerNorm intermediates
 and the [V] float32 softmax gradient; mixed precision adds the weights' cast
 copies kept for the backward pass (one layer's at a time when recomputing).
 
-Measured on CPU (bench/, `--suites=memory`) the plan is within a few percent of
-TensorFlow's allocator peak; a process's peak RSS adds the runtime's own memory
-(graphs, kernels), about 10% more, which `HEADROOM` leaves free.
+Measured on CPU (bench/, `--suites=memory`) the plan's peak is within a few
+percent of TensorFlow's allocator peak. A process needs about 10% more: the
+allocator's pool keeps freed blocks it cannot reuse, and the runtime has its
+own memory (graphs, kernels). `needed` adds that share (`HEADROOM`), and is
+what a device must have.
 """
 
 import dataclasses
@@ -48,8 +50,8 @@ from rembert_tf.modeling.config import RemBertConfig
 
 _F32 = 4
 COMPUTE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-# The share of a device's memory a plan may use: allocator fragmentation and
-# the framework's own memory are not in the plan (about 10% in bench/).
+# The share of a device's memory the step's tensors may use: allocator
+# fragmentation and the framework's own memory take about 10% (bench/).
 HEADROOM = 0.9
 GIB = 2 ** 30
 
@@ -95,8 +97,13 @@ class MemoryPlan:
   def activations(self) -> int:
     return self.activations_per_example * self.workload.micro_batch_size
 
+  @property
+  def needed(self) -> int:
+    """The device memory the step needs: its tensors' peak and HEADROOM."""
+    return int(self.peak / HEADROOM)
+
   def fits(self, device_bytes: int) -> bool:
-    return self.peak <= HEADROOM * device_bytes
+    return self.needed <= device_bytes
 
   def describe(self) -> str:
     """The one log line: the inputs, each term and the peak."""
@@ -106,15 +113,19 @@ class MemoryPlan:
         f"{w.accumulation_steps} micro-batch(es), seq {w.seq_length}"
         f"{f', {w.mlm_predictions} predictions' if w.mlm_predictions else ''}"
         f", recompute {'on' if w.recompute_layers else 'off'}: parameters "
-        f"{_gib(self.parameters)}, gradients {_gib(self.gradients)}, "
-        f"accumulators {_gib(self.accumulators)}, Adam slots "
-        f"{_gib(self.optimizer_slots)}, activations "
+        f"{size(self.parameters)}, gradients {size(self.gradients)}, "
+        f"accumulators {size(self.accumulators)}, Adam slots "
+        f"{size(self.optimizer_slots)}, activations "
         f"{self.activations_per_example / 2**20:.1f} MiB/example "
-        f"({_gib(self.activations)}); peak {_gib(self.peak)} at the "
-        f"{self.peak_at}")
+        f"({size(self.activations)}); peak {size(self.peak)} at the "
+        f"{self.peak_at}, {size(self.needed)} needed with the runtime's "
+        "share")
 
 
-def _gib(value: int) -> str:
+def size(value: int) -> str:
+  """GiB, or MiB below one (a small test model's plan)."""
+  if value < GIB:
+    return f"{value / 2**20:.1f} MiB"
   return f"{value / GIB:.2f} GiB"
 
 
@@ -219,7 +230,7 @@ def suggestion(w: Workload, device_bytes: int) -> Optional[str]:
 
 def verdict(p: MemoryPlan, device_bytes: int, device: str) -> str:
   """'fits' or 'does not fit', against the device, with the fix."""
-  budget = f"{_gib(device_bytes)} of {device} ({HEADROOM:.0%} usable)"
+  budget = f"{size(device_bytes)} of {device}"
   if p.fits(device_bytes):
     return f"fits {budget}"
   fix = suggestion(p.workload, device_bytes)
@@ -234,4 +245,5 @@ def verdict(p: MemoryPlan, device_bytes: int, device: str) -> str:
           "bfloat16) and accumulation" if w.dtype == "float32"
           and plan(mixed).fits(device_bytes) else "")
   return (f"does not fit {budget}, not even with --recompute_layers and one "
-          f"example per micro-batch ({_gib(plan(floor).peak)}){hint}")
+          f"example per micro-batch ({size(plan(floor).needed)} needed)"
+          f"{hint}")

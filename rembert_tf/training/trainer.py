@@ -268,7 +268,7 @@ class Trainer:
     if not plan.fits(device[0]):
       raise params_lib.TrainingParamsError(
           f"--train_batch_size={self.params.train_batch_size}: the step "
-          f"needs {plan.peak / memory_plan_lib.GIB:.1f} GiB per replica and "
+          f"needs {memory_plan_lib.size(plan.needed)} per replica and "
           f"{verdict}")
 
   def traces(self) -> dict[str, int]:

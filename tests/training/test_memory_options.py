@@ -155,7 +155,7 @@ def test_plan_is_logged_and_a_run_that_cannot_fit_stops_first(
       model_dir=str(tmp_path / "fits"), train_batch_size=8,
       max_seq_length=32, max_predictions_per_seq=5, num_train_steps=2,
       num_warmup_steps=0, gradient_accumulation_steps=2)
-  with caplog.at_level(logging.INFO):
+  with caplog.at_level(logging.INFO, logger="absl"):
     assert pretraining.run_pretraining(params)["step"] == 2
   assert ("memory plan per replica: float32, 4 examples x 2 micro-batch(es), "
           "seq 32, 5 predictions, recompute off: parameters ") in caplog.text
@@ -165,11 +165,12 @@ def test_plan_is_logged_and_a_run_that_cannot_fit_stops_first(
       config=load_config(mlm_data.config_file), seq_length=32,
       micro_batch_size=8, mlm_predictions=5))
   small = int((plan.peak - plan.activations / 2) / memory_plan.HEADROOM)
+  assert not plan.fits(small)
   monkeypatch.setattr(distribution, "device_memory",
                       lambda strategy: (small, "a small device"))
   with pytest.raises(params_lib.TrainingParamsError,
                      match=r"--train_batch_size=8: the step needs .* does not "
-                           r"fit .* of a small device .*; it fits with "
+                           r"fit .* of a small device; it fits with "
                            r"(--recompute_layers|--gradient_accumulation)"):
     pretraining.run_pretraining(dataclasses.replace(
         params, model_dir=str(tmp_path / "small"),

@@ -79,16 +79,17 @@ def test_describe_names_every_term():
   assert line.startswith("bfloat16, 8 examples x 2 micro-batch(es), seq 512, "
                          "recompute on: parameters 2.14 GiB, gradients ")
   for term in ("accumulators 2.14 GiB", "Adam slots 4.28 GiB",
-               "MiB/example", "; peak "):
+               "MiB/example", "; peak ", " needed with the runtime's share"):
     assert term in line
 
 
 def test_verdict_names_the_flags_that_make_it_fit():
   p = memory_plan.plan(_finetuning(micro_batch_size=64))
+  assert p.needed == int(p.peak / memory_plan.HEADROOM)
   assert memory_plan.verdict(p, 200 * GIB, "GPU:0").startswith("fits ")
   verdict = memory_plan.verdict(p, 24 * GIB, "GPU:0")
-  assert verdict.startswith("does not fit 24.00 GiB of GPU:0 (90% usable); "
-                            "it fits with --gradient_accumulation_steps=")
+  assert verdict.startswith("does not fit 24.00 GiB of GPU:0; it fits with "
+                            "--gradient_accumulation_steps=")
   assert verdict.endswith(", or with --recompute_layers")
   fix = verdict.split("it fits with ")[1].split(",")[0]
   n = int(fix.split("=")[1])
