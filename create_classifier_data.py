@@ -12,7 +12,7 @@ task's set, a missing language file) stops with one message and writes nothing.
 
 from typing import Sequence
 
-# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# Sets TensorFlow's environment defaults (tf_keras, quiet logs) before
 # TensorFlow loads.
 import rembert_tf  # pylint: disable=unused-import
 

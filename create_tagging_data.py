@@ -18,7 +18,7 @@ message naming the file and line, and writes nothing.
 
 from typing import Sequence
 
-# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# Sets TensorFlow's environment defaults (tf_keras, quiet logs) before
 # TensorFlow loads.
 import rembert_tf  # pylint: disable=unused-import
 

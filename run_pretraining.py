@@ -11,7 +11,7 @@ loads weights only, with a fresh optimizer at step 0, and is ignored once
 
 from typing import Sequence
 
-# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# Sets TensorFlow's environment defaults (tf_keras, quiet logs) before
 # TensorFlow loads.
 import rembert_tf  # pylint: disable=unused-import
 

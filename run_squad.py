@@ -33,7 +33,7 @@ the bottom k pre-trained layers (paper section 6.2).
 
 from typing import Sequence
 
-# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# Sets TensorFlow's environment defaults (tf_keras, quiet logs) before
 # TensorFlow loads.
 import rembert_tf  # pylint: disable=unused-import
 

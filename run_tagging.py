@@ -20,7 +20,7 @@ section 6.2).
 
 from typing import Sequence
 
-# Sets TensorFlow's environment defaults (tf_keras, oneDNN, quiet logs) before
+# Sets TensorFlow's environment defaults (tf_keras, quiet logs) before
 # TensorFlow loads.
 import rembert_tf  # pylint: disable=unused-import
 

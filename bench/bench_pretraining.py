@@ -57,14 +57,21 @@ CONFIGS = {
                      masked=80),
 }
 # (implementation, mode, oneDNN) jobs per config. Ours with oneDNN off too,
-# to show the default's effect; the peers in their fastest settings.
+# to show TensorFlow's choice; the peers in their fastest settings. A mode
+# ending in _bf16 is bfloat16 (ours: mixed_bfloat16; HF: torch.autocast), one
+# with _compile is HF under torch.compile.
 JOBS = [("ours", "train", True), ("ours", "train", False),
         ("ours", "train_xla", True), ("ours", "infer", True),
         ("ours", "infer", False), ("ours", "infer_xla", True),
+        ("ours", "train_bf16", True), ("ours", "infer_bf16", True),
         ("tfm", "train", True), ("tfm", "train_xla", True),
         ("tfm", "infer", True), ("tfm", "infer_xla", True),
         ("hf_masked", "train", None), ("hf_stock", "train", None),
-        ("hf_stock", "infer", None)]
+        ("hf_stock", "infer", None), ("hf_masked", "train_compile", None),
+        ("hf_stock", "infer_compile", None), ("hf_masked", "train_bf16", None),
+        ("hf_stock", "infer_bf16", None),
+        ("hf_masked", "train_compile_bf16", None),
+        ("hf_stock", "infer_compile_bf16", None)]
 FLOP_MATCHED_PEERS = ("tfm", "hf_masked")
 # The GPU suite: both in bfloat16 (float32 weights), masked positions only.
 GPU_JOBS = [("ours", "train_xla_bf16", None), ("hf_masked", "train_bf16", None)]
@@ -114,6 +121,9 @@ def ours_step(mode: str, c: dict, **params) -> tuple[Callable[[], Any],
   batch = {k: tf.constant(v) for k, v in make_batch(c).items()}
   config = RemBertConfig(**model_config(c))
   if mode.startswith("infer"):  # The encoder alone, as a server loads it.
+    if mode.endswith("_bf16"):
+      import tf_keras  # pylint: disable=g-import-not-at-top
+      tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
     encoder = RemBertEncoder(config)
     encoder(encoder.dummy_inputs())  # Variables first: one trace, not two.
     step = tf.function(lambda: encoder(batch)["sequence_output"],
@@ -178,7 +188,8 @@ def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
                bfloat16: bool = False, gradient_checkpointing: bool = False
                ) -> tuple[Callable[[], Any], Callable[[], int]]:
   """Hugging Face's RemBERT step; `bfloat16` autocasts as HF's Trainer does
-  (float32 weights and AdamW, bfloat16 matmuls), like our mixed_bfloat16."""
+  (float32 weights and AdamW, bfloat16 matmuls), like our mixed_bfloat16;
+  a mode with `_compile` runs the forward pass under `torch.compile`."""
   import contextlib  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
@@ -190,6 +201,7 @@ def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
     model.gradient_checkpointing_enable()
   batch = {k: torch.from_numpy(v).to(device)
            for k, v in make_batch(c).items()}
+  compiled = torch.compile if "_compile" in mode else (lambda f: f)
 
   def autocast():
     return (torch.autocast(device, dtype=torch.bfloat16) if bfloat16
@@ -197,12 +209,13 @@ def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
   ids = batch["input_word_ids"].long()
   mask, types = batch["input_mask"].long(), batch["input_type_ids"].long()
   no_trace = lambda: 0
-  if mode == "infer":
+  if mode.startswith("infer"):
     model.eval()
+    encoder = compiled(model.rembert)
 
     def infer():
-      with torch.inference_mode():
-        model.rembert(input_ids=ids, attention_mask=mask, token_type_ids=types)
+      with torch.inference_mode(), autocast():
+        encoder(input_ids=ids, attention_mask=mask, token_type_ids=types)
     return infer, no_trace
   positions = batch["masked_lm_positions"].long()
   targets = batch["masked_lm_ids"].long()
@@ -211,19 +224,21 @@ def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
                                 weight_decay=0.01)
   rows = torch.arange(ids.shape[0])[:, None]
 
-  def train():
-    optimizer.zero_grad(set_to_none=True)
+  @compiled
+  def loss_fn():
     with autocast():
       if impl == "hf_stock":
-        loss = model(input_ids=ids, attention_mask=mask, token_type_ids=types,
+        return model(input_ids=ids, attention_mask=mask, token_type_ids=types,
                      labels=labels).loss
-      else:
-        sequence = model.rembert(input_ids=ids, attention_mask=mask,
-                                 token_type_ids=types)[0]
-        logits = model.cls(sequence[rows, positions])
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, c["vocab_size"]).float(), targets.reshape(-1))
-    loss.backward()
+      sequence = model.rembert(input_ids=ids, attention_mask=mask,
+                               token_type_ids=types)[0]
+      logits = model.cls(sequence[rows, positions])
+      return torch.nn.functional.cross_entropy(
+          logits.reshape(-1, c["vocab_size"]).float(), targets.reshape(-1))
+
+  def train():
+    optimizer.zero_grad(set_to_none=True)
+    loss_fn().backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
     if device == "cuda":
@@ -231,17 +246,18 @@ def torch_step(impl: str, mode: str, c: dict, device: str = "cpu",
   return train, no_trace
 
 
-def ceiling(framework: str, n: int = 2048, repeats: int = 10) -> float:
-  """Median GFLOP/s of an n^3 fp32 matmul."""
+def ceiling(framework: str, dtype: str = "float32", n: int = 2048,
+            repeats: int = 10) -> float:
+  """Median GFLOP/s of an n^3 matmul in `dtype` (float32 or bfloat16)."""
   times = []
   if framework == "tf":
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    a = tf.random.normal([n, n])
+    a = tf.cast(tf.random.normal([n, n]), dtype)
     matmul = tf.function(lambda: tf.matmul(a, a))
     run = lambda: matmul().numpy()
   else:
     import torch  # pylint: disable=g-import-not-at-top
-    a = torch.randn(n, n)
+    a = torch.randn(n, n).to(getattr(torch, dtype))
     run = lambda: torch.mm(a, a)
   for _ in range(3):
     run()
@@ -250,6 +266,54 @@ def ceiling(framework: str, n: int = 2048, repeats: int = 10) -> float:
     run()
     times.append(time.perf_counter() - start)
   return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def onednn_kernels(framework: str, dtype: str) -> list[str]:
+  """The oneDNN matmul implementations a 1024^2 matmul in `dtype` runs (for
+  example `brg_matmul:avx512_core_amx`), from ONEDNN_VERBOSE=1 in a fresh
+  process; empty where no oneDNN primitive ran (float32 goes through
+  its GEMM API or MKL, which the verbose mode does not list)."""
+  code = ("import tensorflow as tf; a = tf.cast(tf.random.normal([1024, 1024])"
+          f", '{dtype}'); tf.matmul(a, a).numpy()" if framework == "tf" else
+          f"import torch; a = torch.randn(1024, 1024).to(torch.{dtype}); "
+          "torch.mm(a, a)")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, check=False,
+                       env={**job_env(True), "ONEDNN_VERBOSE": "1"})
+  kernels = set()
+  for line in out.stdout.splitlines():
+    fields = line.split(",")
+    if len(fields) > 5 and fields[0] == "onednn_verbose" and "exec" in fields:
+      at = fields.index("exec")
+      if fields[at + 2] in ("matmul", "inner_product"):
+        kernels.add(f"{fields[at + 2]}:{fields[at + 3]}")
+  return sorted(kernels)
+
+
+def cpu_description() -> dict[str, Any]:
+  """The CPU as the table names it: model, vector and matrix extensions."""
+  info: dict[str, str] = {}
+  with open("/proc/cpuinfo", encoding="utf-8") as f:
+    for line in f:
+      key, _, value = line.partition(":")
+      info.setdefault(key.strip(), value.strip())
+  flags = set(info.get("flags", "").split())
+  return {"model": info.get("model name", "unknown"),
+          "family_model": f"{info.get('cpu family', '?')}/"
+                          f"{info.get('model', '?')}",
+          "cores": os.cpu_count(), "avx512": "avx512f" in flags,
+          "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags}
+
+
+def tf_onednn_default() -> bool:
+  """Whether TensorFlow turns oneDNN on by itself on this CPU."""
+  env = job_env()
+  env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+  out = subprocess.run(
+      [sys.executable, "-c", "from tensorflow.python.util import "
+       "_pywrap_util_port as p; print(p.IsMklEnabled())"],
+      env=env, capture_output=True, text=True, check=True)
+  return out.stdout.strip().splitlines()[-1] == "True"
 
 
 class CpuMonitor:
@@ -344,25 +408,51 @@ def gpu_visible() -> bool:
   return int(out.stdout.strip().splitlines()[-1]) > 0
 
 
+def precision(mode: str) -> str:
+  """A job's arithmetic, from its mode: "bfloat16" or "float32"."""
+  return "bfloat16" if mode.endswith("_bf16") else "float32"
+
+
 def run_suite(configs: list[str], repeats: int, steps: int, warmup: int,
               jobs=tuple(JOBS), ceilings: bool = True) -> dict[str, Any]:
-  """Runs every job `repeats` times, interleaved; returns ceilings (the CPU
-  matmul's, if `ceilings`) and rows."""
-  measured, rows = [], []
-  kinds = (("torch", None), ("tf", True), ("tf", False)) if ceilings else ()
+  """Runs every job `repeats` times, interleaved; returns the CPU, the
+  ceilings (float32 and bfloat16 matmuls, if `ceilings`), the oneDNN kernels
+  they ran, and rows. A torch.compile job that fails (no C++ compiler, an
+  unsupported op) is recorded in `not_run` with its error, not fatal."""
+  measured, rows, not_run = [], [], {}
+  kinds = [(f, o, d) for d in ("float32", "bfloat16")
+           for f, o in (("torch", None), ("tf", True), ("tf", False))
+           if ceilings and not (d == "bfloat16" and o is False)]
   for repeat in range(repeats):
-    for framework, onednn in kinds:
-      print(f"[{repeat + 1}/{repeats}] ceiling {framework} oneDNN={onednn}",
-            file=sys.stderr, flush=True)
-      measured.append({**_spawn(["--ceiling", framework], onednn, steps,
-                                warmup), "onednn": onednn})
+    for framework, onednn, dtype in kinds:
+      print(f"[{repeat + 1}/{repeats}] ceiling {framework} {dtype} "
+            f"oneDNN={onednn}", file=sys.stderr, flush=True)
+      measured.append({**_spawn(["--ceiling", framework, "--dtype", dtype],
+                                onednn, steps, warmup),
+                       "onednn": onednn, "dtype": dtype})
     for config in configs:
       for impl, mode, onednn in jobs:
+        if (config, impl, mode) in not_run:
+          continue
         print(f"[{repeat + 1}/{repeats}] {config} {impl} {mode} "
               f"oneDNN={onednn}", file=sys.stderr, flush=True)
-        rows.append(_spawn(["--worker", impl, config, mode], onednn, steps,
-                           warmup))
-  return {"ceilings": measured, "rows": merge_repeats(rows)}
+        try:
+          rows.append(_spawn(["--worker", impl, config, mode], onednn, steps,
+                             warmup))
+        except SystemExit as e:
+          if "_compile" not in mode:
+            raise
+          not_run[config, impl, mode] = str(e).splitlines()[-1]
+  results = {"ceilings": measured, "rows": merge_repeats(rows),
+             "not_run": [{"config": c, "impl": i, "mode": m, "error": error}
+                         for (c, i, m), error in not_run.items()]}
+  if ceilings:
+    results["cpu"] = cpu_description()
+    results["tf_onednn_default"] = tf_onednn_default()
+    results["onednn_kernels"] = {
+        f"{framework} {dtype}": onednn_kernels(framework, dtype)
+        for framework in ("tf", "torch") for dtype in ("float32", "bfloat16")}
+  return results
 
 
 def merge_repeats(rows: list[dict]) -> list[dict]:
@@ -388,40 +478,51 @@ def merge_repeats(rows: list[dict]) -> list[dict]:
   return list(merged.values())
 
 
-def ceiling_gflops(ceilings: list[dict]) -> float:
-  """The best framework's median: the most this machine's matmul gives."""
+def ceiling_gflops(ceilings: list[dict], dtype: str = "float32") -> float:
+  """The best framework's median in `dtype`: the most this machine's matmul
+  gives."""
   by_kind: dict[tuple, list[float]] = {}
   for c in ceilings:
-    by_kind.setdefault((c["framework"], c["onednn"]), []).append(c["gflops"])
+    if c.get("dtype", "float32") == dtype:
+      by_kind.setdefault((c["framework"], c["onednn"]), []).append(c["gflops"])
   return max(statistics.median(v) for v in by_kind.values())
 
 
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
-  """Ratios to the peers and the issue's targets, from `run_suite` results."""
+  """Ratios to the peers and the issue's targets, from `run_suite` results:
+  per config, for each of train and infer in each precision, our best row
+  against the fastest FLOP-matched peer in the same precision."""
   best: dict[tuple, dict] = {}
   for r in results["rows"]:
-    key = (r["config"], r["impl"], r["mode"].split("_")[0])
+    key = (r["config"], r["impl"], r["mode"].split("_")[0],
+           precision(r["mode"]))
     if key not in best or r["seq_per_s"] > best[key]["seq_per_s"]:
       best[key] = r
-  ceiling = ceiling_gflops(results["ceilings"])
-  summary = {"ceiling_gflops": ceiling, "configs": {}}
+  dtypes = sorted({c.get("dtype", "float32") for c in results["ceilings"]})
+  ceilings = {d: ceiling_gflops(results["ceilings"], d) for d in dtypes}
+  summary = {"ceiling_gflops": ceilings.get("float32"),
+             "ceilings_gflops": ceilings, "configs": {}}
   for config in {r["config"] for r in results["rows"]}:
     entry = {}
     for kind, peers in (("train", FLOP_MATCHED_PEERS),
                         ("infer", ("tfm", "hf_stock"))):
-      ours = best.get((config, "ours", kind))
-      rivals = [best[(config, p, kind)] for p in peers
-                if (config, p, kind) in best]
-      if not ours or not rivals:
-        continue
-      fastest = max(rivals, key=lambda r: r["seq_per_s"])
-      entry[kind] = {
-          "ours_seq_per_s": ours["seq_per_s"], "ours_mode": ours["mode"],
-          "ours_onednn": ours["onednn"],
-          "fastest_peer": fastest["impl"], "fastest_peer_mode": fastest["mode"],
-          "peer_seq_per_s": fastest["seq_per_s"],
-          "ratio": ours["seq_per_s"] / fastest["seq_per_s"],
-          "share_of_ceiling": ours["gflops"] / ceiling}
+      for dtype in ("float32", "bfloat16"):
+        ours = best.get((config, "ours", kind, dtype))
+        rivals = [best[(config, p, kind, dtype)] for p in peers
+                  if (config, p, kind, dtype) in best]
+        if not ours or not rivals:
+          continue
+        fastest = max(rivals, key=lambda r: r["seq_per_s"])
+        name = kind if dtype == "float32" else f"{kind}_bf16"
+        entry[name] = {
+            "ours_seq_per_s": ours["seq_per_s"], "ours_mode": ours["mode"],
+            "ours_onednn": ours["onednn"], "dtype": dtype,
+            "fastest_peer": fastest["impl"],
+            "fastest_peer_mode": fastest["mode"],
+            "peer_seq_per_s": fastest["seq_per_s"],
+            "ratio": ours["seq_per_s"] / fastest["seq_per_s"],
+            "share_of_ceiling": (ours["gflops"] / ceilings[dtype]
+                                 if dtype in ceilings else None)}
     summary["configs"][config] = entry
   return summary
 
@@ -432,12 +533,14 @@ def main() -> None:
   parser.add_argument("--warmup", type=int, default=2)
   parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONFIG", "MODE"))
   parser.add_argument("--ceiling", choices=("tf", "torch"))
+  parser.add_argument("--dtype", choices=("float32", "bfloat16"),
+                      default="float32", help="the ceiling's matmul")
   args = parser.parse_args()
   if args.worker:
     print(json.dumps(worker(*args.worker, args.steps, args.warmup)))
   elif args.ceiling:
     print(json.dumps({"framework": args.ceiling,
-                      "gflops": ceiling(args.ceiling)}))
+                      "gflops": ceiling(args.ceiling, args.dtype)}))
   else:
     parser.error("run bench/run_benchmarks.py; this file holds its jobs")
 

@@ -1,16 +1,15 @@
 """RemBERT (Chung et al., ICLR 2021) for TensorFlow 2 / tf_keras.
 
-Importing the package sets three environment defaults before TensorFlow loads
+Importing the package sets two environment defaults before TensorFlow loads
 (values the user set win):
   TF_USE_LEGACY_KERAS=1   TensorFlow's own Keras alias resolves to tf_keras
                           (Keras 2, which tf-models-official is built on), not
                           Keras 3;
-  TF_ENABLE_ONEDNN_OPTS=1 oneDNN's CPU kernels, which TensorFlow leaves off on
-                          CPUs without AVX-512: +25% for a pre-training step on
-                          a 2-core AVX2 machine (bench/); no effect on TPU or
-                          GPU kernels;
   TF_CPP_MIN_LOG_LEVEL=3  hides the CUDA/oneDNN start-up chatter on machines
                           without a GPU.
+oneDNN's CPU kernels stay as TensorFlow chooses them (on for CPUs with
+AVX-512 VNNI, BF16 or AMX, off otherwise; TF_ENABLE_ONEDNN_OPTS overrides);
+the trainers log which is in effect (`training.distribution`).
 
 The public names below load on first use, so that tools which need no TensorFlow
 (the data-prep workers, the config table) do not pay for importing it.
@@ -19,7 +18,6 @@ The public names below load on first use, so that tools which need no TensorFlow
 import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import importlib

@@ -137,3 +137,65 @@ def test_gpu_rows_put_ours_over_the_bfloat16_peer():
   ours, peer = run_benchmarks.gpu_rows({"rows": rows})
   assert ours[2:4] == ["ours", "train_xla_bf16"] and ours[11] == ""
   assert peer[6] == f"{32 / 0.2:.1f}" and peer[11] == "2.00x"
+
+
+def test_bfloat16_rows_meet_bfloat16_peers_and_their_own_ceiling():
+  rows = [_row("ours", "train", [10.0]), _row("hf_masked", "train", [12.0]),
+          _row("ours", "train_bf16", [4.0]),
+          _row("hf_masked", "train_bf16", [6.0], onednn=None),
+          _row("hf_masked", "train_compile_bf16", [5.0], onednn=None)]
+  results = _results(rows)
+  results["ceilings"] += [
+      {"framework": "torch", "onednn": None, "dtype": "bfloat16",
+       "gflops": 1000.0},
+      {"framework": "tf", "onednn": True, "dtype": "bfloat16", "gflops": 500.0}]
+  results["summary"] = bench_pretraining.summarize(results)
+  base = results["summary"]["configs"]["base"]
+  assert base["train"]["ratio"] == pytest.approx(12.0 / 10.0)
+  bf16 = base["train_bf16"]
+  # torch.compile's row is a FLOP-matched peer too: the fastest, 5 s.
+  assert bf16["fastest_peer_mode"] == "train_compile_bf16"
+  assert bf16["ratio"] == pytest.approx(5.0 / 4.0)
+  gflop = bench_pretraining.matmul_flops(
+      bench_pretraining.CONFIGS["base"], 20, True) / 1e9
+  assert bf16["share_of_ceiling"] == pytest.approx(gflop / 4.0 / 1000.0)
+  lines = run_benchmarks.targets(results)
+  assert lines[1].startswith("base pre-training step, bfloat16: ours 2.00")
+  assert "1.25x (target 1.30x: NOT met)" in lines[1]
+  assert "(target 35%: NOT met)" in lines[1]
+  table = run_benchmarks.report({"model": results})
+  assert "bfloat16 matmul 2048^3, GFLOP/s (median of runs): torch 1000.0, " \
+         "TF oneDNN 500.0; ceiling = 1000.0" in table
+
+
+def test_machine_lines_name_the_cpu_and_the_kernels():
+  model = {"ceilings": [{"framework": "tf", "onednn": True, "gflops": 7.0}],
+           "cpu": {"model": "Some Xeon", "family_model": "6/207", "cores": 2,
+                   "avx512": True, "avx512_bf16": True, "amx": False},
+           "tf_onednn_default": True,
+           "onednn_kernels": {"tf bfloat16": ["matmul:brg:avx512_core_bf16"],
+                              "torch float32": []},
+           "not_run": [{"config": "base", "impl": "hf_stock",
+                        "mode": "infer_compile", "error": "no compiler"}]}
+  lines = run_benchmarks.machine_lines(model)
+  assert lines[0] == ("CPU: Some Xeon (family/model 6/207), 2 cores, AVX-512 "
+                      "yes, AVX512-BF16 yes, AMX no; TensorFlow's default "
+                      "here: oneDNN on")
+  assert lines[1] == ("oneDNN matmul kernels (ONEDNN_VERBOSE): tf bfloat16: "
+                      "matmul:brg:avx512_core_bf16; torch float32: none (no "
+                      "oneDNN primitive)")
+  assert lines[-1] == "not run: base hf_stock infer_compile (no compiler)"
+
+
+def test_profile_table_sums_matmuls_and_ranks_op_types():
+  import profile_step  # pylint: disable=g-import-not-at-top
+  text = profile_step.format_profile(
+      {"per_step_ms": {"_MklMatMul": 600.0, "_MklBatchMatMulV2": 100.0,
+                       "Mul": 200.0, "AddV2": 100.0}, "matmul_gflop": 175.0},
+      top=2)
+  lines = text.splitlines()
+  assert lines[0] == ("op time 1000.0 ms per step; matmuls 700.0 ms (70%), "
+                      "250 GFLOP/s while they run")
+  assert lines[1].split() == ["_MklMatMul", "600.0", "ms", "60.0%"]
+  assert lines[2].split() == ["Mul", "200.0", "ms", "20.0%"]
+  assert len(lines) == 3

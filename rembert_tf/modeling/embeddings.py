@@ -14,6 +14,7 @@ import tensorflow as tf
 import tf_keras
 from official.nlp.modeling import layers as tfm_layers
 
+from rembert_tf.modeling import matmul_layers
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.serialization import ConfigSerializable
 
@@ -28,8 +29,9 @@ class RemBertEmbeddings(ConfigSerializable, tf_keras.layers.Layer):
   """Token ids -> [batch, seq, H]: embeddings at width Ein, then Ein -> H.
 
   The projection exists only when Ein != H (the coupled mBERT baseline has none).
-  It is an explicit-label einsum: the `...x,xy->...y` form materialises a
-  [batch, seq, Ein, H] tensor for its kernel gradient (see bench/).
+  It is one [batch * seq, Ein] x [Ein, H] matmul (`MatmulEinsumDense`): the
+  `...x,xy->...y` einsum form materialises a [batch, seq, Ein, H] tensor for
+  its kernel gradient (see bench/).
   """
 
   def __init__(self, config: RemBertConfig, **kwargs):
@@ -57,7 +59,7 @@ class RemBertEmbeddings(ConfigSerializable, tf_keras.layers.Layer):
     self.dropout = tf_keras.layers.Dropout(rate=config.hidden_dropout_prob)
     self.projection: Optional[tf_keras.layers.Layer] = None
     if config.input_embedding_size != config.hidden_size:
-      self.projection = tf_keras.layers.EinsumDense(
+      self.projection = matmul_layers.MatmulEinsumDense(
           "abc,cd->abd",
           output_shape=(None, config.hidden_size),
           bias_axes="d",

@@ -6,6 +6,7 @@ import tensorflow as tf
 import tf_keras
 from official.nlp.modeling import layers as tfm_layers
 
+from rembert_tf.modeling import matmul_layers
 from rembert_tf.modeling.activations import get_activation
 from rembert_tf.modeling.config import RemBertConfig
 from rembert_tf.modeling.embeddings import RemBertEmbeddings
@@ -14,29 +15,14 @@ from rembert_tf.modeling.serialization import ConfigSerializable
 
 
 @tf_keras.utils.register_keras_serializable(package="rembert_tf")
-class _Float32SoftmaxAttention(tf_keras.layers.MultiHeadAttention):
-  """Keras attention whose softmax always runs in float32.
-
-  Under `mixed_bfloat16` Keras computes the attention softmax in bfloat16;
-  the probabilities then lose most of their precision over long sequences.
-  Only the softmax changes: the projections and the two attention einsums
-  still run in the policy's compute dtype.
-  """
-
-  def _build_attention(self, rank):
-    super()._build_attention(rank)
-    self._softmax = tf_keras.layers.Softmax(axis=self._softmax.axis,
-                                            dtype=tf.float32)
-
-
-@tf_keras.utils.register_keras_serializable(package="rembert_tf")
 class TransformerBlock(tfm_layers.TransformerEncoderBlock):
-  """tf-models-official's post-LN block with a float32 attention softmax.
+  """tf-models-official's post-LN block, computed by matmuls, with a float32
+  attention softmax.
 
   Its LayerNorms and (under mixed_bfloat16) its activation are float32
-  already; the attention layer is rebuilt from its own config with the
-  float32 softmax before it has any variables, so names and checkpoints are
-  those of the stock block.
+  already. The attention layer and the two FFN projections are rebuilt from
+  their own configs (`matmul_layers`) before they have any variables, so names
+  and checkpoints are those of the stock block.
   """
 
   def build(self, input_shape):
@@ -48,7 +34,19 @@ class TransformerBlock(tfm_layers.TransformerEncoderBlock):
              else tf.TensorShape(input_shape[0]))
     config = self._attention_layer.get_config()
     config.update(query_shape=shape, key_shape=shape, value_shape=shape)
-    self._attention_layer = _Float32SoftmaxAttention.from_config(config)
+    self._attention_layer = matmul_layers.RemBertAttention.from_config(config)
+    # The activation inside the dense layer, on its 2-D product, where oneDNN
+    # fuses it with the matmul; under mixed_bfloat16 it then runs in bfloat16
+    # as in PyTorch's autocast (tfm's block keeps a float32 layer for it, and
+    # its casts took a fifth of a bfloat16 inference step).
+    intermediate = self._intermediate_dense.get_config()
+    intermediate["activation"] = tf_keras.activations.serialize(
+        tf_keras.activations.get(self._inner_activation))
+    self._intermediate_activation_layer = tf_keras.layers.Activation(
+        "linear", dtype=self._intermediate_dense.dtype_policy)
+    self._intermediate_dense = matmul_layers.MatmulEinsumDense.from_config(
+        intermediate)
+    self._output_dense = matmul_layers.as_matmul_dense(self._output_dense)
 
   def get_config(self) -> dict[str, Any]:
     # The stock config holds the activation function itself, which JSON would

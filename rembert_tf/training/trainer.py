@@ -163,6 +163,15 @@ class Trainer:
                         "checkpoint before it", candidate,
                         checkpoints.describe(e))
         continue
+      except AssertionError:
+        # The model matched (plan_restore), so the optimizer's structure did
+        # not: float16's LossScaleOptimizer wraps the one the others save.
+        raise checkpoints.CheckpointMismatchError(
+            f"{candidate}: its optimizer state does not match this run's "
+            f"(--dtype={self.params.dtype}; float16 adds a loss scale, the "
+            "others have none). Resume with the --dtype it was trained with, "
+            "or fine-tune from it in a new --model_dir with --init_checkpoint"
+            f"={candidate}") from None
       if self.is_chief:
         # The state file may name an older one (a kill while it was written):
         # it must list what is resumed from and the complete ones before it,

@@ -100,3 +100,35 @@ def test_two_workers_train_and_agree(mlm_data, tmp_path):
   assert chief["step"] == other["step"] == 4
   assert chief["loss"] == other["loss"]  # All-reduced: the same global loss.
   assert os.path.exists(tmp_path / "mw" / "ckpt-4.index")
+
+
+_ONEDNN_STATE = textwrap.dedent("""
+    import json, os
+    import rembert_tf
+    chosen = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    from tensorflow.python.util import _pywrap_util_port
+    from rembert_tf.training import distribution
+    print(json.dumps([chosen, _pywrap_util_port.IsMklEnabled(),
+                      distribution.onednn_state()]))
+""")
+
+
+def _onednn_state(value):
+  env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+  if value is not None:
+    env["TF_ENABLE_ONEDNN_OPTS"] = value
+  out = subprocess.run([sys.executable, "-c", _ONEDNN_STATE], cwd=ROOT,
+                       env=env, capture_output=True, text=True, check=True)
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_leaves_onednn_to_tensorflow_and_the_log_says_who_chose():
+  chosen, enabled, line = _onednn_state(None)
+  assert chosen is None  # `import rembert_tf` set nothing.
+  assert line == (f"oneDNN CPU kernels {'on' if enabled else 'off'} "
+                  "(TensorFlow's default for this CPU; set "
+                  "TF_ENABLE_ONEDNN_OPTS=1 or 0 to choose)")
+  for value, state in (("0", "off"), ("1", "on")):
+    chosen, enabled, line = _onednn_state(value)
+    assert (chosen, enabled) == (value, value == "1")
+    assert line == f"oneDNN CPU kernels {state} (TF_ENABLE_ONEDNN_OPTS={value})"

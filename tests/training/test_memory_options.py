@@ -15,6 +15,7 @@ import tensorflow as tf
 import tf_keras
 
 from rembert_tf.configs import load_config
+from rembert_tf.modeling import checkpoints
 from rembert_tf.pretraining import run as pretraining
 from rembert_tf.training import distribution
 from rembert_tf.training import memory_plan
@@ -41,11 +42,11 @@ def _batch() -> dict[str, tf.Tensor]:
 
 
 def _trainer(config=None, **overrides):
-  params = pretraining.PretrainingParams(
-      config_file="", input_dir="", model_dir="unused",
-      train_batch_size=_BATCH, max_seq_length=_SEQ,
-      max_predictions_per_seq=_PREDICTIONS, num_train_steps=100,
-      num_warmup_steps=0, seed=3, **overrides)
+  params = pretraining.PretrainingParams(**{
+      "config_file": "", "input_dir": "", "model_dir": "unused",
+      "train_batch_size": _BATCH, "max_seq_length": _SEQ,
+      "max_predictions_per_seq": _PREDICTIONS, "num_train_steps": 100,
+      "num_warmup_steps": 0, "seed": 3, **overrides})
   return pretraining.build_trainer(params, config or tiny_config())
 
 
@@ -222,3 +223,18 @@ def test_mirrored_micro_batches_equal_one_device_batch():
   assert whole["loss"] == pytest.approx(micro["loss"], rel=1e-6)
   for a, b in zip(whole["weights"], micro["weights"]):
     np.testing.assert_allclose(np.array(a), np.array(b), atol=1e-6)
+
+
+def test_resuming_with_another_dtype_names_the_flag(tmp_path):
+  """float16's LossScaleOptimizer saves a structure the others do not."""
+  model_dir = str(tmp_path / "run")
+  trainer = _trainer(model_dir=model_dir)
+  tf.train.CheckpointManager(trainer.checkpoint, model_dir, 1).save()
+  tf_keras.mixed_precision.set_global_policy("float32")
+  resumed = _trainer(model_dir=model_dir, dtype="float16")
+  tf_keras.mixed_precision.set_global_policy("float32")
+  with pytest.raises(checkpoints.CheckpointMismatchError,
+                     match=r"ckpt-1: its optimizer state does not match this "
+                     r"run's \(--dtype=float16.*Resume with the --dtype it was "
+                     r"trained with"):
+    resumed.resume()
