@@ -25,8 +25,9 @@ post-LN layer (c = bytes of the compute dtype; LayerNorm and softmax in float32)
   S*H * (6c + 8)     query (scaled), key, value and context for their
                      gradients, each LayerNorm's float32 input and its output
                      cast for the next matmul;
-  S*F * (3a + c)     exact gelu's three saved intermediates (in a = 4 bytes,
-                     but float16's activation runs in float16) and its output;
+  S*F * 4c           exact gelu's three saved intermediates and its output
+                     (the gelu runs in the compute dtype, fused with the FFN's
+                     first matmul);
   N*S^2 * (4 [+ c])  the float32 attention probabilities (and their cast for
                      the value matmul under mixed precision).
 Under --recompute_layers a layer keeps only its float32 input, S*H*4, and one
@@ -134,10 +135,9 @@ def _layer_bytes(w: Workload) -> tuple[int, int]:
   c, s = w.config, w.seq_length
   compute = COMPUTE_BYTES[w.dtype]
   mixed = 0 if compute == _F32 else compute
-  activation = compute if w.dtype == "float16" else _F32
   probs = c.num_attention_heads * s * s
   kept = (s * c.hidden_size * (6 * compute + 8)
-          + s * c.intermediate_size * (3 * activation + compute)
+          + s * c.intermediate_size * 4 * compute
           + probs * (_F32 + mixed))
   # The probabilities' gradient and the scores' (float32), the largest.
   return kept, probs * (2 * _F32 + mixed)
