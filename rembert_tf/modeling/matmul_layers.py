@@ -45,11 +45,14 @@ class MatmulEinsumDense(tf_keras.layers.EinsumDense):
   Equations that are not a single matmul run as Keras' einsum.
   """
 
+  def build(self, input_shape):
+    super().build(input_shape)
+    self._plan = _matmul_plan(self.equation)
+
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
-    plan = _matmul_plan(self.equation)
-    if plan is None:
+    if self._plan is None:
       return super().call(inputs)
-    contracted, kept = plan
+    contracted, kept = self._plan
     kernel = tf.convert_to_tensor(self.kernel)
     in_shape, kernel_shape = tf.shape(inputs), kernel.shape
     fan_in = math.prod(kernel_shape[:contracted])

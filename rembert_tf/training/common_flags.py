@@ -93,6 +93,17 @@ def _base_type(annotation: Any) -> Any:
   return annotation
 
 
+def parse_flag_value(annotation: Any, text: str) -> Any:
+  """A flag's text (a flagfile's `--name=text`) as the params field of
+  `annotation` gets it from the flag `define_flags` makes: absl's own parser
+  for the field's type, lists as tuples."""
+  parsers = {str: flags.ArgumentParser(), int: flags.IntegerParser(),
+             float: flags.FloatParser(), bool: flags.BooleanParser(),
+             list: flags.ListParser()}
+  value = parsers[_base_type(annotation)].parse(text)
+  return tuple(value) if isinstance(value, list) else value
+
+
 def define_flags(params_class: type, helps: Mapping[str, str],
                  required: Sequence[str] = (),
                  enums: Optional[Mapping[str, Sequence[str]]] = None,

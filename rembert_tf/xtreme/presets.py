@@ -9,11 +9,12 @@ disagree; this module adds only what no flagfile holds, Table 10's grids
 tables.
 """
 
-import collections.abc
 import dataclasses
 import os
 import typing
 from typing import Any, Mapping, Optional, Sequence
+
+from rembert_tf.training import common_flags
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -95,20 +96,6 @@ def read_flagfile(path: str) -> dict[str, str]:
   return values
 
 
-def _convert(annotation: Any, value: str) -> Any:
-  """A flagfile string as the params field's type (as absl parses it)."""
-  args = [a for a in typing.get_args(annotation) if a is not type(None)]
-  if typing.get_origin(annotation) is typing.Union:
-    return _convert(args[0], value)
-  if typing.get_origin(annotation) in (list, tuple, collections.abc.Sequence):
-    return tuple(v for v in value.split(",") if v)
-  if annotation is bool:
-    if value.lower() not in ("true", "false", "1", "0"):
-      raise ValueError(f"not a boolean: {value!r}")
-    return value.lower() in ("true", "1")
-  return annotation(value)
-
-
 def params_from_flagfile(params_class: type, path: str,
                          ignore: Sequence[str] = (),
                          **values: Any) -> Any:
@@ -123,7 +110,7 @@ def params_from_flagfile(params_class: type, path: str,
     if name not in fields:
       raise ValueError(f"{path}: --{name} is not a flag of "
                        f"{params_class.__name__}")
-    settings[name] = _convert(hints[name], text)
+    settings[name] = common_flags.parse_flag_value(hints[name], text)
   return params_class(**{**settings, **values})
 
 
