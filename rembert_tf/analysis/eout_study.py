@@ -279,9 +279,11 @@ def table(summary: Mapping[str, Any], models: Mapping[str, Any],
 
 
 def _plots(summary: Mapping[str, Any], pairs: Mapping[str, int],
-           work_dir: str) -> dict[str, Any]:
+           seeds: Sequence[int], work_dir: str) -> dict[str, Any]:
   """Figure 2 per pair, and XNLI-style accuracy per language, per model;
-  error bars are the standard deviation over seeds."""
+  error bars are the standard deviation over seeds, as the titles say."""
+  spread = (f" (mean of seeds {', '.join(map(str, seeds))}; bars ±1 sample "
+            "standard deviation)" if len(seeds) > 1 else f" (seed {seeds[0]})")
   def series(label: str, x: Sequence[Any], stats: Sequence[Mapping[str, Any]]
              ) -> report.Series:
     errors = [s["std"] for s in stats]
@@ -299,11 +301,11 @@ def _plots(summary: Mapping[str, Any], pairs: Mapping[str, int],
   return {
       "nn_translation": report.line_plot(
           os.path.join(work_dir, NN_PLOT), "Nearest-neighbour translation "
-          "accuracy per layer, held-out parallel sentences", nn,
+          "accuracy per layer, held-out parallel sentences" + spread, nn,
           nn_translation.XLABEL, nn_translation.YLABEL),
       "xnli": report.bar_plot(
           os.path.join(work_dir, XNLI_PLOT), "Zero-shot XNLI-style accuracy "
-          "per language (dev)", xnli, "language (average: mean of the 8)",
+          "per language (dev)" + spread, xnli, "language (average: mean of the 8)",
           "accuracy (fraction of dev pairs, 0-1)")}
 
 
@@ -350,7 +352,7 @@ def run_study(work_dir: str, seeds: Sequence[int], steps: int,
   file_io.write_text(os.path.join(work_dir, TABLE_FILE), markdown)
   results = {"budget": budget, "seeds": list(seeds), "models": models,
              "pairs": pairs, "per_seed": per_seed, "summary": summary,
-             "plots": _plots(summary, pairs, work_dir), "table": TABLE_FILE,
+             "plots": _plots(summary, pairs, seeds, work_dir), "table": TABLE_FILE,
              "png": [NN_PLOT, XNLI_PLOT], "timing": timing}
   path = os.path.join(work_dir, RESULTS_FILE)
   file_io.write_json(path, results)

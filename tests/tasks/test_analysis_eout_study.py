@@ -108,6 +108,8 @@ def test_table_and_plots_from_every_seed(monkeypatch, tmp_path):
   assert table.count("| NN en→de, layer") == 5
   # Every plotted number is in the JSON, the PNGs are written.
   nn_panels = results["plots"]["nn_translation"]["panels"]
+  assert results["plots"]["nn_translation"]["title"].endswith(
+      "(mean of seeds 1, 2; bars ±1 sample standard deviation)")
   assert [(p["title"], p["chance"]) for p in nn_panels] == [
       ("en→de", 1 / 2), ("en→hi", 1 / 3)]
   (coupled, *_) = nn_panels[0]["series"]
