@@ -42,38 +42,35 @@ def _matmul_plan(equation: str) -> Optional[tuple[int, int]]:
 class MatmulEinsumDense(tf_keras.layers.EinsumDense):
   """`EinsumDense` whose product runs as one [rows, in] x [in, out] matmul.
 
-  Equations that are not a single matmul run as Keras' einsum.
+  Equations that are not a single matmul, and biases over only some output
+  axes, run as Keras' einsum.
   """
 
   def build(self, input_shape):
     super().build(input_shape)
-    self._plan = _matmul_plan(self.equation)
+    # (kept input axes, fan in, the kernel's free axes) of the matmul, or None.
+    self._plan = None
+    plan = _matmul_plan(self.equation)
+    if plan is not None:
+      contracted, kept = plan
+      free = self.kernel.shape[contracted:]
+      if self.bias is None or self.bias.shape == free:
+        self._plan = (kept, math.prod(self.kernel.shape[:contracted]), free)
 
   def call(self, inputs: tf.Tensor) -> tf.Tensor:
     if self._plan is None:
       return super().call(inputs)
-    contracted, kept = self._plan
-    kernel = tf.convert_to_tensor(self.kernel)
-    in_shape, kernel_shape = tf.shape(inputs), kernel.shape
-    fan_in = math.prod(kernel_shape[:contracted])
-    fan_out = math.prod(kernel_shape[contracted:])
+    kept, fan_in, free = self._plan
+    fan_out = math.prod(free)
     outputs = tf.matmul(tf.reshape(inputs, [-1, fan_in]),
-                        tf.reshape(kernel, [fan_in, fan_out]))
+                        tf.reshape(self.kernel, [fan_in, fan_out]))
     # BiasAdd and the activation on the 2-D product: oneDNN fuses MatMul +
     # BiasAdd + GELU into one kernel (README, "Speed on CPUs").
-    full_bias = self.bias is not None and self.bias.shape == kernel_shape[
-        contracted:]
-    if full_bias:
+    if self.bias is not None:
       outputs = tf.nn.bias_add(outputs, tf.reshape(self.bias, [fan_out]))
-    if self.activation is not None and (full_bias or self.bias is None):
+    if self.activation is not None:
       outputs = self.activation(outputs)
-    outputs = tf.reshape(outputs, tf.concat(
-        [in_shape[:kept], kernel_shape[contracted:]], 0))
-    if self.bias is not None and not full_bias:
-      outputs += self.bias
-      if self.activation is not None:
-        outputs = self.activation(outputs)
-    return outputs
+    return tf.reshape(outputs, tf.concat([tf.shape(inputs)[:kept], free], 0))
 
 
 def as_matmul_dense(layer: tf_keras.layers.EinsumDense) -> MatmulEinsumDense:

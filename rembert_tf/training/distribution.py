@@ -63,6 +63,14 @@ def onednn_state() -> str:
   return f"oneDNN CPU kernels {state} ({source})"
 
 
+def _local_gpus() -> list[tf.config.LogicalDevice]:
+  """This host's GPUs; on a host without any, logs which CPU kernels run."""
+  gpus = tf.config.list_logical_devices("GPU")
+  if not gpus:
+    logging.info("%s", onednn_state())
+  return gpus
+
+
 def make_strategy(distribution_strategy: str = "auto",
                   tpu: Optional[str] = None) -> tf.distribute.Strategy:
   """Builds the strategy `--distribution_strategy` / `--tpu` ask for.
@@ -95,15 +103,11 @@ def make_strategy(distribution_strategy: str = "auto",
     except (ValueError, tf.errors.OpError) as e:
       raise StrategyError(f"--tpu={tpu!r}: cannot reach the TPU ({e})") from None
   if name == "one_device":
-    gpus = tf.config.list_logical_devices("GPU")
-    if not gpus:
-      logging.info("%s", onednn_state())
+    gpus = _local_gpus()
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
   if name == "mirrored":
-    gpus = tf.config.list_logical_devices("GPU")
+    gpus = _local_gpus()
     devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
-    if not gpus:
-      logging.info("%s", onednn_state())
     return tf.distribute.MirroredStrategy(devices)
   return tf.distribute.MultiWorkerMirroredStrategy()
 
